@@ -1,0 +1,99 @@
+"""Stage 03 inputs: the warehouse aggregated (SQL on DuckDB) to one row per customer for a value window."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from .tags import product_column
+
+
+class ValueAssumptions(BaseModel):
+    """Risk and fee parameters that are design assumptions until the bank confirms them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note_zh: str = ""
+    note_en: str = ""
+    pd_by_rating: dict[str, float] = Field(default_factory=lambda: {"未评级": 0.025})
+    lgd: float = Field(0.45, gt=0, le=1)
+    annual_fee_by_product: dict[str, float] = {}
+    expected_loan_amount: float = Field(400_000, gt=0)
+
+
+def value_inputs(con: duckdb.DuckDBPyConnection, end_month: str, window_months: int,
+                 assumptions: ValueAssumptions) -> pd.DataFrame:
+    """One row per customer: 日均 balances and rates over the window ending `end_month`, PD, LGD, fees,
+    and the firmographic / flow drivers of potential value (all known by `end_month`)."""
+    start = str(pd.Period(end_month, "M") - (window_months - 1))
+    # Rounded to cents / 1e-8: parallel float sums differ in the last bits between runs, and the
+    # quantile regression would amplify that into different published numbers.
+    pd_cases = " ".join(f"WHEN '{k}' THEN {float(v)}" for k, v in assumptions.pd_by_rating.items())
+    default_pd = float(assumptions.pd_by_rating.get("未评级", 0.025))
+    cols = {r[0] for r in con.execute("DESCRIBE customer_month").fetchall()}
+    # Fees accrue on service products held; products the bank does not offer are skipped.
+    fee_terms = " + ".join(f"max(cm.{product_column(p)}) * {float(f)}"
+                           for p, f in assumptions.annual_fee_by_product.items()
+                           if product_column(p) in cols) or "0"
+    return con.execute(f"""
+SELECT cm.customer_id,
+  any_value(cm.customer_type) AS customer_type,
+  coalesce(any_value(cm.industry_code), '未知') AS industry_code,
+  any_value(cm.branch_id) AS branch_id, any_value(cm.rm_id) AS rm_id,
+  coalesce(any_value(cm.credit_rating), '未评级') AS credit_rating,
+  round(sum(cm.deposit_avg) / {window_months}, 2) AS deposit_avg_balance,
+  round(coalesce(sum(cm.deposit_interest_annual) / nullif(sum(cm.deposit_avg), 0), 0), 8) AS deposit_rate_paid,
+  round(sum(cm.loan_avg) / {window_months}, 2) AS loan_avg_balance,
+  round(coalesce(sum(cm.loan_interest_annual) / nullif(sum(cm.loan_avg), 0), 0), 8) AS loan_rate,
+  CASE coalesce(any_value(cm.credit_rating), '未评级') {pd_cases} ELSE {default_pd} END AS pd,
+  {float(assumptions.lgd)} AS lgd,
+  ({fee_terms}) AS fee_income,
+  max(cm.months_established) / 12.0 AS years_established,
+  max(cm.months_with_bank) / 12.0 AS years_with_bank,
+  any_value(cm.annual_turnover) AS annual_turnover,
+  any_value(cm.employees) AS employees,
+  round(sum(cm.demand_inflow) * 12.0 / {window_months}, 2) AS annual_inflow,
+  round(sum(cm.other_bank_in_amount) * 12.0 / {window_months}, 2) AS annual_other_bank_inflow,
+  round(sum(coalesce(cm.tax_paid, 0)) * 12.0 / {window_months}, 2) AS annual_tax,
+  round(sum(coalesce(cm.invoice_amount, 0)) * 12.0 / {window_months}, 2) AS annual_invoices,
+  max(cm.active_loan_amount) AS max_loan_amount,
+  count(*) AS months_observed
+FROM customer_month cm
+WHERE cm.month BETWEEN DATE '{start}-01' AND DATE '{end_month}-01'
+GROUP BY cm.customer_id
+ORDER BY cm.customer_id""").df()
+
+
+def loan_offers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'loan_offers'").fetchone()[0]
+    if not has:
+        return None
+    return con.execute("SELECT offered_rate, guide_rate, CAST(accepted AS INTEGER) AS accepted, amount "
+                       "FROM loan_offers WHERE offered_rate IS NOT NULL AND guide_rate IS NOT NULL").df()
+
+
+POTENTIAL_DRIVERS = ["industry_code", "customer_type", "years_established", "employees"]
+POTENTIAL_LOG_DRIVERS = ["annual_turnover", "annual_inflow", "annual_other_bank_inflow", "annual_tax",
+                         "annual_invoices"]
+
+
+def score_customers(con: duckdb.DuckDBPyConnection, end_month: str, window_months: int, *,
+                    assumptions: ValueAssumptions, ftp, scheme, quantile: float = 0.8):
+    """Current value, potential value and tier of every customer for the window ending `end_month`.
+
+    Returns (frame, PotentialModel, TierThresholds). Customers observed for less than the whole
+    window are valued on the months they were customers (日均 over the window, so newer
+    customers are not flattered by annualising a short history).
+    """
+    from .value import assign_tiers, current_value, potential_value
+
+    frame = value_inputs(con, end_month, window_months, assumptions)
+    frame = frame.assign(employees=frame["employees"].fillna(frame["employees"].median()),
+                         years_established=frame["years_established"].fillna(frame["years_established"].median()),
+                         annual_turnover=frame["annual_turnover"].fillna(0.0))
+    frame = current_value(frame, ftp)
+    frame, model = potential_value(frame, POTENTIAL_DRIVERS, log_drivers=POTENTIAL_LOG_DRIVERS,
+                                   quantile=quantile)
+    frame, thresholds = assign_tiers(frame, scheme=scheme)
+    return frame, model, thresholds
