@@ -33,7 +33,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
 playbook: $(STAMP)
-	$(VENV)/bin/playbook book --out build/playbook
+	$(PY) -m analysis.book --out build/playbook
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
