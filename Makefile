@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/playbook demo $(WORKSPACE) --customers $(CUSTOMERS) --seed $(SEED) --language $(LANGUAGE)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)
 	$(PY) -m analysis.bench --out bench/results.json

@@ -578,6 +578,32 @@ def test_readiness_flips_to_no_go_on_a_blocker(con):
     assert ready.loc["pricing", "score"] == round(100 * (n - 1) / n)
 
 
+def test_unit_blocker_fix_and_executive_brief_name_the_one_line_fix(con):
+    for sql in PLANTS["unit_wan_as_yuan"][0]:
+        con.execute(sql)
+    findings = A.run_checks(con, as_of=AS_OF, ingest_report=None, quarantine_dir=None)
+    ready = A.readiness_matrix(findings, load_schema(), con)
+    unit = findings.set_index("check").loc["unit_suspicion"]
+    line = "ingest: {units: {credit_lines.limit_amount: 万元}}"
+    line_en = "ingest: {units: {credit_lines.limit_amount: 10k_yuan}}"  # the ASCII alias of 万元
+    assert f"set `{line_en}` in engagement.yaml" in unit["fix_en"]
+    assert f"设置 `{line}`" in unit["fix_zh"]
+    assert "Stages blocked: customer tags, per-customer pricing, opportunity events." in unit["fix_en"]
+    en = A.blocker_briefs(findings, ready, load_schema(), "en")
+    zh = A.blocker_briefs(findings, ready, load_schema(), "zh")
+    assert len(en) == len(zh) == 1
+    assert en[0].startswith("**Credit limit (credit_lines.limit_amount) looks like 10,000-yuan "
+                            "units read as yuan.**")
+    assert "Its median is only 50, about 1/6,000 of the same customers' loan amount " \
+           "(loans.contract_amount, median 300,000)" in en[0]
+    assert "**customer tags, per-customer pricing, opportunity events are on hold**" in en[0]
+    assert f"**One-line fix:** confirm the unit with the bank's IT and, if it is 10,000 yuan, set " \
+           f"`{line_en}` in engagement.yaml" in en[0]
+    # the English brief holds no Chinese apart from the value the config file needs
+    assert not re.search(r"[\u4e00-\u9fff]", en[0].replace("万元}}", ""))
+    assert "客户标签、一户一价定价、商机事件暂缓" in zh[0] and f"`{line}`" in zh[0]
+
+
 def test_readiness_no_go_when_required_table_missing(con):
     con.execute("DROP TABLE accounts")
     findings = A.run_checks(con, as_of=AS_OF, ingest_report=None, quarantine_dir=None)

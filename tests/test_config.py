@@ -42,3 +42,11 @@ def test_yaml_is_loaded_safely(tmp_path):
     p.write_text("bank: !!python/object/apply:os.system ['echo hacked']\nas_of: '2022-12'\n", encoding="utf-8")
     with pytest.raises(InputError, match="not valid YAML"):
         load_engagement(p)
+
+
+def test_unit_aliases_reach_the_ingest_as_chinese_units(tmp_path):
+    from analysis.config import load_engagement
+    p = tmp_path / "engagement.yaml"
+    p.write_text("bank: {name_zh: a, name_en: b}\nas_of: '2022-12'\n"
+                 "ingest: {units: {credit_lines.limit_amount: 10k_yuan}}\n", encoding="utf-8")
+    assert load_engagement(p).ingest.units == {"credit_lines.limit_amount": "10k_yuan"}

@@ -46,3 +46,15 @@ def test_worked_example_by_hand():
 def test_no_hits_gives_no_interval():
     r = clustered_lift([0, 0], [3, 3], [1, 0], [5, 5])
     assert r.lift == 0.0 and np.isnan(r.ci_low) and np.isnan(r.p_value)
+
+
+def test_no_comparison_hits_uses_haldane_anscombe_worked_example():
+    # A = 4 hits in M = 10 triggered months; B = 0 in K = 20: cells +0.5 → p1 = 4.5/11, p0 = 0.5/21
+    r = clustered_lift([4, 0], [6, 4], [0, 0], [10, 10])
+    assert np.isclose(r.lift, (4.5 / 11) / (0.5 / 21))  # 17.1818…
+    assert np.isclose(r.lift, 94.5 / 5.5)
+    se = np.sqrt(1 / 4.5 - 1 / 11 + 1 / 0.5 - 1 / 21)
+    assert np.isclose(r.se_log, se) and np.isclose(se, 1.4435, atol=1e-4)
+    z = 1.959963984540054
+    assert np.isclose(r.ci_low, r.lift * np.exp(-z * se)) and np.isclose(r.ci_high, r.lift * np.exp(z * se))
+    assert np.isclose(r.p_value, 2 * (1 - __import__("scipy").stats.norm.cdf(np.log(r.lift) / se)))

@@ -540,3 +540,30 @@ def test_expected_shares_segments_with_clusters_and_wrapped_errors(clustered):
         pilot.evaluate_experiment(empty, "arm", "control", ["loan_converted"])
     assert str(err.value).startswith("cannot compare arm 'treatment' with control: arm")
     assert str(err.value).count("(column") == 1
+
+
+def test_did_clustered_by_branch_matches_statsmodels():
+    # branches chosen (not randomised): 8 branches, 4 treated, 10 customers each, pre and post
+    rng = np.random.default_rng(11)
+    branch = np.repeat([f"B{i}" for i in range(8)], 10)
+    treated = np.repeat([1, 1, 1, 1, 0, 0, 0, 0], 10)
+    unit = [f"c{i}" for i in range(80)]
+    branch_shock = np.repeat(rng.normal(0, 2, 8), 10)
+    base = rng.normal(50, 5, 80) + branch_shock
+    panel = pd.DataFrame({"unit": unit * 2, "branch": list(branch) * 2, "treated": list(treated) * 2,
+                          "post": [0] * 80 + [1] * 80,
+                          "y": np.concatenate([base, base + 1 + 3 * treated + rng.normal(0, 2, 80)])})
+    est = pilot.did_effect(panel, "unit", "post", "treated", "y", cluster="branch")
+    y = panel["y"].to_numpy(float)
+    t, p = panel["treated"].to_numpy(float), panel["post"].to_numpy(float)
+    X = np.column_stack([np.ones(len(y)), t, p, t * p])
+    fit = OLS(y, X).fit(cov_type="cluster-crv3",
+                        cov_kwds={"groups": pd.factorize(panel["branch"])[0]}, use_t=True)
+    assert abs(est.effect - fit.params[3]) < TOL
+    assert abs(est.std_error - fit.bse[3]) < TOL
+    assert abs(est.ci_low - fit.conf_int()[3][0]) < TOL and abs(est.ci_high - fit.conf_int()[3][1]) < TOL
+    assert abs(est.p_value - fit.pvalues[3]) < TOL
+    assert est.se_type and est.n_treatment == 40 and est.n_control == 40
+    # the point estimate does not depend on how errors are clustered
+    naive = pilot.did_effect(panel, "unit", "post", "treated", "y")
+    assert naive.effect == pytest.approx(est.effect)

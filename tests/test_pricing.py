@@ -277,3 +277,26 @@ def test_sensitivity_table(two_prospects):
     assert table.groupby("discount_scale")["nii_cost"].first().is_monotonic_increasing
     half = table.query("discount_scale == 0.5 and se_multiplier == 0.0").iloc[0]
     assert half["nii_cost"] == pytest.approx(0.2 * 1e6 * 0.0025, rel=1e-10)
+
+
+def test_simulate_policy_populations_discount_risk_priced_ineligible(prospects):
+    # b is ineligible (e.g. past due); d's floor 7.22% is above the 5.28% guide: risk-priced
+    frame = prospects.assign(ok=[True, False, True, True])
+    sim = simulate_policy(frame, POLICY, known_elasticity(), GUIDE, eligible_col="ok")
+    assert (sim.customers, sim.discounted_customers, sim.risk_priced_customers,
+            sim.ineligible_customers, sim.priced_above_guide) == (3, 2, 1, 1, 1)
+    assert sim.detail["population"].tolist() == ["discount", "ineligible", "discount",
+                                                 "risk_priced"]
+    # headline over a (65 bp) and c (0 bp) only: a positive average discount
+    assert sim.avg_discount_bp == pytest.approx(32.5)
+    assert sim.nii_cost == pytest.approx(0.2 * 1_000_000 * 0.0065, rel=1e-10)  # 1,300
+    p1_a = 0.25 * math.exp(1.3) / (1 + 0.25 * math.exp(1.3))
+    assert sim.extra_customers == pytest.approx(p1_a - 0.2, rel=1e-10)
+    assert sim.extra_nii == pytest.approx((p1_a - 0.2) * 1e6 * (0.0463 - 0.03), rel=1e-10)
+    assert sim.expected_loans_at_guide == pytest.approx(0.4)
+    assert sim.risk_priced_avg_premium_bp == pytest.approx(194.0)
+    assert sim.risk_priced_expected_loans == pytest.approx(1 / (1 + 4 * math.exp(0.02 * 194)),
+                                                           rel=1e-10)
+    with pytest.raises(InputError, match="missing values"):
+        simulate_policy(frame.assign(ok=[True, None, True, True]), POLICY, known_elasticity(),
+                        GUIDE, eligible_col="ok")

@@ -371,3 +371,14 @@ def test_tier_growth_backtest_detects_planted_difference_with_tier_sets():
     assert (out["ci_low"] > 0).all()
     with pytest.raises(InputError, match="≥ 2 customers in each group"):
         tier_growth_backtest(frame, "tier", "growth_6m", high="gold")
+
+
+def test_driver_label_has_no_chinese_in_english():
+    from analysis.value_data import driver_label
+    assert driver_label("log1p(employees)", "en") == "Employees (log)"
+    assert driver_label("log1p(employees)", "zh") == "员工人数 (对数)"
+    assert driver_label("customer_type[小型企业]", "en") == "Customer type: small enterprise"
+    assert driver_label("customer_type[小型企业]", "zh") == "客户类型: 小型企业"
+    assert driver_label("industry_code[未知]", "en") == "Industry unknown"
+    assert driver_label("industry_code[C]", "en") == "Industry C"
+    assert driver_label("region[华东]", "en") == "region: other level"

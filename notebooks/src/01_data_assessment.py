@@ -43,10 +43,21 @@ show_markdown(T(
     f"**Ready to start**: {', '.join(stage_names[s] for s in go) or 'none'}." + (f" **Not yet ready**: {', '.join(stage_names[s] for s in nogo)}; the bank's IT must fix the findings below." if nogo else "")))
 
 # %%
+briefs = assessment.blocker_briefs(findings, readiness, schema, language)
+if briefs:
+    show_markdown(T("## 阻断问题：是什么、影响哪些阶段、如何修复", "## Blockers: what they are, what they hold up, the fix")
+                  + "\n\n" + "\n\n".join(f"{i}. {b}" for i, b in enumerate(briefs, start=1)))
+
+# %%
 show_markdown(T("## 各阶段数据就绪度", "## Readiness by stage"))
 rd = readiness.copy()
 rd["stage"] = rd["stage"].map(stage_names)
-show_table(rd, formats={c: (lambda v: f"{v:.0f}") for c in rd.columns if c == "score"})
+reason = "reason_zh" if language == "zh" else "reason_en"
+rd = rd[["stage", "fields_needed", "fields_fit", "score", "decision", reason]]
+show_table(rd.rename(columns={"stage": T("阶段", "Stage"), "fields_needed": T("所需字段", "Fields needed"),
+                              "fields_fit": T("可用字段", "Fields fit"), "score": T("得分", "Score"),
+                              "decision": T("结论", "Decision"), reason: T("原因", "Reason")}),
+           formats={T("得分", "Score"): lambda v: f"{v:.0f}"})
 
 # %%
 show_markdown(T("## 问题清单 (按严重程度)", "## Findings by severity"))
@@ -68,7 +79,9 @@ if tables:
 
 # %%
 show_markdown(T("## 字段概况", "## Column profiles"))
-show_table(profiles.head(80))
+# Top values are the bank's own data (Chinese codes, masked names): shown in the Chinese edition only.
+prof = profiles.drop(columns=[c for c in ("top_values",) if language != "zh" and c in profiles.columns])
+show_table(prof.head(80))
 
 # %%
 assessment.write_findings_xlsx(findings, ctx.deliverable("data_findings.xlsx"), language=language)

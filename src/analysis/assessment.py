@@ -153,6 +153,8 @@ CHECKS: dict[str, CheckInfo] = {
                                    "minor", "minor"),
     "date_text_format": CheckInfo("consistency", "日期以文本格式提供", "Dates delivered as text",
                                   "minor", "minor"),
+    "source_quirk": CheckInfo("consistency", "源数据特殊编码(已由映射转换)",
+                              "Source quirk (decoded by the mapping)", "minor", "minor"),
     "stale_data": CheckInfo("timeliness", "数据不够新", "Data not current", "major", "minor"),
     "distribution_shift": CheckInfo("accuracy", "月度分布突变", "Month-on-month distribution shift",
                                     "major", "major"),
@@ -488,11 +490,13 @@ FIX_TEXT: dict[str, tuple[str, str]] = {
         "{where_en}: {n_rows} refer to a {ref_column_en} that is not in {ref_table_en} (e.g. "
         "{example}). Please deliver the missing records or explain where these rows come from."),
     "unit_suspicion": (
-        "{where_zh}的中位数为 {median}，约为{peers_zh}的 {factor}，疑似{unit_zh}。请确认该字段单位"
-        "并统一为元后重新提供（或在数据字典中注明单位）。",
+        "{where_zh}的中位数为 {median}，约为{peers_zh}的 {factor}，疑似{unit_zh}。"
+        "受影响阶段：{stages_zh}。一行修复：请行内确认该字段单位；若确为{unit}，在 engagement.yaml "
+        "中设置 `{units_yaml}` 后重新入库（playbook ingest）。",
         "The median of {where_en} is {median}, about {factor} that of {peers_en}; it looks "
-        "{unit_en}. Please confirm the unit and deliver it in yuan (or state the unit in the data "
-        "dictionary)."),
+        "{unit_en}. Stages blocked: {stages_en}. One-line fix: confirm the unit with the bank "
+        "and, if so, set `{units_yaml_en}` in engagement.yaml, then ingest again "
+        "(playbook ingest)."),
     "mojibake": (
         "{where_zh}有 {n} 行出现乱码（示例：{example}），通常是 GBK 与 UTF-8 编码混用所致。"
         "请统一以 UTF-8 重新导出（或注明文件编码）。",
@@ -510,6 +514,10 @@ FIX_TEXT: dict[str, tuple[str, str]] = {
         "{where_zh}以文本格式 {fmt} 提供（{n} 行），已自动转换。今后请以 YYYY-MM-DD 日期格式导出。",
         "{where_en} was delivered as {fmt} text ({n_rows}) and converted automatically. Please "
         "export dates as YYYY-MM-DD from now on."),
+    "source_quirk": (
+        "源数据问题（映射文件已转换）：{detail}。今后请按数据模板直接提供转换后的字段。",
+        "Source quirk, decoded by the mapping file: {detail}. Please deliver the field as the "
+        "data template defines it from now on."),
     "stale_data": (
         "{where_zh}的最新数据为 {latest}，比数据截止月 {as_of} 早 {months} 个月。"
         "请提供截至 {as_of} 的数据。",
@@ -1183,9 +1191,23 @@ def _check_units(ctx: _Context) -> None:
                 f"median {_num(own)} vs {peers[0][0][0]}.{peers[0][0][1]} {_num(other)}",
                 median=_num(own), factor=_factor_text(factor), peers_zh=peers_zh,
                 peers_en=peers_en,
+                unit="万元" if small else "元",
+                units_yaml=f"ingest: {{units: {{{table}.{column}: {'万元' if small else '元'}}}}}",
+                # English reports carry no Chinese: the config accepts the ASCII aliases too.
+                units_yaml_en=f"ingest: {{units: {{{table}.{column}: {'10k_yuan' if small else 'yuan'}}}}}",
+                stages_zh="、".join(STAGE_LABELS[s]["zh"] for s in _column_stages(ctx, table, column))
+                or "无",
+                stages_en=", ".join(STAGE_LABELS[s]["en"].lower()
+                                    for s in _column_stages(ctx, table, column)) or "none",
                 unit_zh="以万元填报却标为元" if small else "以元填报却标为万元（或重复换算）",
-                unit_en="to be in 万元 (10,000 yuan) but labelled yuan" if small
-                else "to be in yuan but labelled 万元 (or converted twice)")
+                unit_en="to be in units of 10,000 yuan but labelled yuan" if small
+                else "to be in yuan but labelled in units of 10,000 yuan (or converted twice)")
+
+
+def _column_stages(ctx: _Context, table: str, column: str) -> list[str]:
+    """Later stages (in STAGES order) whose needed fields include table.column."""
+    col = ctx.col(table, column)
+    return [s for s in STAGES if col is not None and s in col.used_by]
 
 
 def _num(x: float) -> str:
@@ -1510,7 +1532,7 @@ def _conversion_items(entry: Mapping) -> list[tuple[str | None, str, int | None]
 
 _DATE_TEXT = re.compile(
     r"YYYYMMDD|%Y%m%d|YYYY/MM/DD|%Y/%m/%d|YYYY\.MM\.DD|%Y\.%m\.%d|YYYY年MM月DD日|%Y年%m月%d日"
-    r"|YYYYMM(?!DD)|%Y%m(?!%d)|YYYY年MM月(?!DD)|%Y年%m月(?!%d)|excel[ _]serial", re.IGNORECASE)
+    r"|(?<!YY)YYMMDD|%y%m%d|YYYYMM(?!DD)|%Y%m(?!%d)|YYYY年MM月(?!DD)|%Y年%m月(?!%d)|excel[ _]serial", re.IGNORECASE)
 _UTF8_NAMES = {"utf-8", "utf8", "utf-8-sig", "utf_8", "utf_8_sig", "ascii", "us-ascii", "utf8-sig"}
 
 
@@ -1521,6 +1543,12 @@ def _conversion_findings(ctx: _Context, table: str, entry: Mapping, rows_in: int
     """
     merged: dict[tuple[str, str], list] = {}  # (check, column) → [rows, formats]
     for column, text, rows in _conversion_items(entry):
+        if text.startswith("source:"):
+            # a quirk of the bank's own extract that a mapping file decoded (assess_files)
+            detail = text.removeprefix("source:").strip()
+            ctx.add("source_quirk", table, None, rows if rows is not None else rows_in, rows_in,
+                    detail[:120], severity="minor", detail=detail)
+            continue
         c = ctx.col(table, column) if column else None
         if c is None:
             continue
@@ -1875,6 +1903,86 @@ def assessment_summary(findings: pd.DataFrame, readiness: pd.DataFrame, *,
         "readiness": _records(readiness),
         "top_findings": _records(findings[keep].head(top)) if not findings.empty else [],
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Blockers explained for an executive
+# ----------------------------------------------------------------------------------------------
+
+BRIEF_TEXT = {
+    "unit_suspicion": (
+        "**{where_zh}疑似单位错误（万元被当作元）。** 该字段中位数仅为 {median}，约为同一批客户"
+        "{peer_zh}的 {factor}——这正是以万元填报、却按元读入的典型特征。若不纠正，所有基于该金额的标签、"
+        "价格和商机都会相差一万倍，因此 **{stages_zh}暂缓**。"
+        "**一行修复：**请行内科技确认该字段单位；若确为万元，在 engagement.yaml 中设置 "
+        "`{units_yaml}`，然后重新运行 `playbook ingest` 与 `playbook run`。",
+        "**{where_en} looks like 10,000-yuan units read as yuan.** Its median is only {median}, "
+        "about {factor} of the same customers' {peer_en}: the typical sign of figures in units of "
+        "10,000 yuan loaded as yuan. Left as is, every tag, price and event built on this amount "
+        "would be off by a factor of 10,000, so **{stages_en} {are} on hold**. "
+        "**One-line fix:** confirm the unit with the bank's IT and, if it is 10,000 yuan, set "
+        "`{units_yaml_en}` in engagement.yaml, then run `playbook ingest` and `playbook run` again."),
+    "_default": (
+        "**{where_zh}：{check_zh}**（影响 {n} 行）。受影响阶段：{stages_zh}。整改：{fix_zh}",
+        "**{where_en}: {check_en}** ({n} rows affected). Stages on hold: {stages_en}. "
+        "Fix: {fix_en}"),
+}
+
+
+def blocker_briefs(findings: pd.DataFrame, readiness: pd.DataFrame,
+                   schema: Schema | None = None, language: str = "zh") -> list[str]:
+    """One plain-language paragraph per blocker finding: what it is, which no-go stages it
+    holds up (stages needing the column, or any column of the table) and the fix. Markdown."""
+    schema = schema or load_schema()
+    if findings.empty:
+        return []
+    nogo = set(readiness.loc[readiness["decision"] == "no-go", "stage"]) if not readiness.empty \
+        else set()
+    lang = 0 if language == "zh" else 1
+    out = []
+    for row in findings.loc[findings["severity"] == "blocker"].to_dict("records"):
+        table = schema.tables.get(row["table"])
+        column = row["column"] if isinstance(row["column"], str) else None
+        cols = [c for c in (table.columns if table else [])
+                if column is None or c.name in column.split("+")]
+        stages = [st for st in STAGES if st in nogo and any(st in c.used_by for c in cols)]
+        names_zh = "、".join(STAGE_LABELS[st]["zh"] for st in stages) or "无"
+        names_en = ", ".join(STAGE_LABELS[st]["en"].lower() for st in stages) or "none"
+        t_zh, t_en = (table.label_zh, table.label_en) if table else (row["table"], row["table"])
+        if column and table is not None and len(cols) == 1:
+            where_zh, where_en = f"{t_zh}的{cols[0].label_zh}（{row['table']}.{column}）", \
+                f"{cols[0].label_en} ({row['table']}.{column})"
+        else:
+            where_zh, where_en = f"{t_zh}（{row['table']}）", f"{t_en} ({row['table']})"
+        info = CHECKS.get(row["check"])
+        fields = _Fields(where_zh=where_zh, where_en=where_en, stages_zh=names_zh,
+                         stages_en=names_en, are="is" if len(stages) == 1 else "are",
+                         n=f"{int(row['rows_affected']):,}", fix_zh=row["fix_zh"],
+                         fix_en=row["fix_en"], check_zh=info.label_zh if info else row["check"],
+                         check_en=info.label_en if info else row["check"])
+        if row["check"] == "unit_suspicion":
+            m = re.search(r"median (\S+) vs (\S+)\.(\S+) (\S+)", row["example"] or "")
+            small = "1/" in (row["fix_en"] or "")
+            unit = "万元" if small else "元"
+            peer = schema.tables.get(m.group(2)) if m else None
+            peer_col = next((c for c in peer.columns if c.name == m.group(3)), None) if peer else None
+            fields.update(
+                median=m.group(1) if m else "", factor=(re.search(r"about (\S+)", row["fix_en"])
+                                                         or [None, ""])[1],
+                peer_zh=(f"{peer_col.label_zh}（{m.group(2)}.{m.group(3)}，中位数 {m.group(4)}）"
+                         if peer_col else ""),
+                peer_en=(f"{peer_col.label_en.lower()} ({m.group(2)}.{m.group(3)}, median "
+                         f"{m.group(4)})" if peer_col else "peers"),
+                units_yaml=f"ingest: {{units: {{{row['table']}.{column}: {unit}}}}}",
+                units_yaml_en=f"ingest: {{units: {{{row['table']}.{column}: "
+                              f"{'10k_yuan' if small else 'yuan'}}}}}")
+            text = BRIEF_TEXT["unit_suspicion"][lang]
+            if not small:  # yuan labelled 万元: the same brief, the other direction
+                text = BRIEF_TEXT["_default"][lang]
+        else:
+            text = BRIEF_TEXT["_default"][lang]
+        out.append(text.format_map(fields))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,6 +14,12 @@ from .resources import catalog_dir
 TagCategory = Literal["基础属性", "经营行为", "资金流", "价值", "风险", "产品持有", "生命周期", "外部数据"]
 EventCategory = Literal["acquisition", "activation", "cross_sell", "up_sell", "retention", "risk"]
 
+# English names of the tag categories, for reports in English (the catalogue keys stay Chinese).
+TAG_CATEGORY_EN = {
+    "基础属性": "Basic attributes", "经营行为": "Operating behaviour", "资金流": "Flows and balances",
+    "价值": "Value", "风险": "Risk", "产品持有": "Product holdings", "生命周期": "Lifecycle", "外部数据": "External data",
+}
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -90,6 +96,62 @@ class EventCatalog(_Strict):
         return self
 
 
+ProductType = Literal["deposit", "loan", "bill", "settlement", "fee_service", "international"]
+Channel = Literal["branch", "online", "rm"]
+
+
+class ProductTagDef(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label_zh: str
+    label_en: str
+    dimension: Literal["type", "need", "security", "channel", "segment", "role"]
+
+
+class ProductDef(_Strict):
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    name_zh: str
+    name_en: str
+    type: ProductType
+    segment_zh: str
+    segment_en: str
+    risk_level: Literal["low", "medium", "high"]
+    pricing_basis_zh: str
+    pricing_basis_en: str
+    channels: list[Channel] = Field(min_length=1)
+    term_zh: str
+    term_en: str
+    cross_sell: list[str] = []
+    event_ids: list[str] = []
+    tags: list[str] = Field(min_length=1)
+
+
+class ProductCatalog(_Strict):
+    """Product tag library: the product tag vocabulary and every product with its tags."""
+
+    version: int
+    product_tags: list[ProductTagDef]
+    products: list[ProductDef]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        ids = [p.id for p in self.products]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate product id(s) {sorted(dup)}")
+        vocab = {t.id for t in self.product_tags}
+        for p in self.products:
+            unknown = [t for t in p.tags if t not in vocab]
+            if unknown:
+                raise ValueError(f"{p.id}: unknown product tag(s) {unknown}")
+            bad = [c for c in p.cross_sell if c not in ids or c == p.id]
+            if bad:
+                raise ValueError(f"{p.id}: cross_sell names unknown or own product(s) {bad}")
+        return self
+
+    def by_id(self) -> dict[str, ProductDef]:
+        return {p.id: p for p in self.products}
+
+
 def _load(path: Path, model):
     try:
         with open(path, encoding="utf-8") as fh:
@@ -127,6 +189,10 @@ def load_tag_catalog(workspace_catalog: Path | None = None) -> TagCatalog:
 
 def load_event_catalog(workspace_catalog: Path | None = None) -> EventCatalog:
     return _load(catalog_file("events.yaml", workspace_catalog), EventCatalog)
+
+
+def load_product_catalog(workspace_catalog: Path | None = None) -> ProductCatalog:
+    return _load(catalog_file("products.yaml", workspace_catalog), ProductCatalog)
 
 
 def load_yaml(name: str, workspace_catalog: Path | None = None) -> dict:

@@ -172,6 +172,41 @@ def evaluate_pilot(file: Path = typer.Argument(..., help="Customer-level experim
     out.print(f"Wrote {out_dir / 'results.csv'}, {out_dir / 'summary.json'}, {out_dir / 'report.html'}")
 
 
+@app.command()
+def assess(input_path: Path = typer.Argument(..., metavar="INPUT",
+                                             help="A csv / xlsx / parquet file, or a folder of them."),
+           out_dir: Path = typer.Option(..., "--out", help="Output folder."),
+           target: Optional[str] = typer.Option(None, "--target", help="Binary target column (adds IV)."),
+           positive: Optional[str] = typer.Option(None, "--positive", help="Value of --target that is the event."),
+           mapping: Optional[Path] = typer.Option(None, "--mapping", help="Mapping yaml: INPUT's files → template tables (examples/berka/mapping.yaml)."),
+           workspace: Optional[Path] = typer.Option(None, "--workspace", help="With --mapping: write the mapped tables to its inbox/ and load them into its warehouse."),
+           language: str = typer.Option("en", "--language", help=LANG_HELP)):
+    """Assess any file or folder, template or not: assessment.html, findings.xlsx, assessment.json."""
+    from .assess_files import apply_mapping, ingest_mapped, run_assess
+
+    try:
+        _check_language(language)
+        if (mapping is None) != (workspace is None):
+            raise InputError("--mapping and --workspace go together", column="--mapping",
+                             fix="give both, e.g. --mapping examples/berka/mapping.yaml --workspace WS")
+        result = run_assess(input_path, out_dir, target=target, positive=positive, language=language)
+        if mapping is not None:
+            from .workspace import Workspace
+
+            ws = Workspace.open(workspace)
+            notes = apply_mapping(mapping, input_path, ws.inbox)
+            report = ingest_mapped(ws.root, notes)
+            out.print(f"Mapped tables: {', '.join(notes)} → {ws.inbox}; ingest report {report}. "
+                      f"Next: `playbook run {ws.root} --stage 01_data_assessment`.",
+                      highlight=False, soft_wrap=True)
+    except InputError as exc:
+        _fail(exc)
+    for t in result.tables:
+        out.print(f"  {t.file}: {t.rows:,} rows, {len(t.columns)} columns", highlight=False)
+    out.print(f"{len(result.findings)} findings. Wrote {out_dir / 'assessment.html'}, "
+              f"{out_dir / 'findings.xlsx'}, {out_dir / 'assessment.json'}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     try:
         app()

@@ -29,7 +29,8 @@ class Bank(_Strict):
 
 class IngestSettings(_Strict):
     encodings: dict[str, str] = {}
-    units: dict[str, Literal["元", "万元"]] = {}
+    # "yuan" / "10k_yuan" are ASCII aliases of 元 / 万元 (so English instructions stay English).
+    units: dict[str, Literal["元", "万元", "yuan", "10k_yuan"]] = {}
     on_bad_rows: Literal["stop", "quarantine"] = "stop"
     column_map: dict[str, dict[str, str]] = {}
 
@@ -64,6 +65,9 @@ class OpportunityParams(_Strict):
     backtest_months: int = Field(12, ge=3, le=24)
     rm_capacity_per_month: int = Field(40, ge=1)
     contacts_per_customer: int = Field(1, ge=1)
+    # The internal RM variant carries full names and mobiles; it is written only when asked for,
+    # so a default run leaves no unmasked personal data anywhere in the workspace's outputs.
+    internal_lists: bool = False
 
 
 class PilotParams(_Strict):
@@ -89,12 +93,25 @@ class SyntheticSettings(_Strict):
     txn_per_active_month: int = Field(15, ge=0)
 
 
+class SparkSettings(_Strict):
+    """Where `engine: spark` runs and what it reads (ignored with engine: duckdb)."""
+
+    # "local[2]" runs in-process; a cluster is "yarn", "spark://host:7077" or "k8s://…".
+    master: str = "local[2]"
+    # Read the warehouse tables from this Hive / Spark catalogue database instead of the
+    # workspace's DuckDB warehouse (table and column names as in data_templates/schema.yaml).
+    database: str | None = None
+    shuffle_partitions: int = Field(8, ge=1)
+    conf: dict[str, str] = {}
+
+
 class Engagement(_Strict):
     bank: Bank
     as_of: str
     language: Language = "zh"
     seed: int = 20221231
     engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = SparkSettings()
     ingest: IngestSettings = IngestSettings()
     stages: StageParams = StageParams()
     synthetic: SyntheticSettings | None = None

@@ -15,6 +15,7 @@ import pandas as pd
 from .catalog import EventCatalog
 from .tags import product_column
 
+UNASSIGNED_RM = "UNASSIGNED"
 FEEDBACK_COLUMNS_ZH = ["是否触达(是/否)", "触达日期", "客户意向(有/无)", "是否申请(是/否)", "是否成交(是/否)", "备注"]
 FEEDBACK_COLUMNS_EN = ["Contacted (Y/N)", "Contact date", "Interested (Y/N)", "Applied (Y/N)", "Converted (Y/N)", "Notes"]
 
@@ -69,17 +70,77 @@ WHERE c.customer_id NOT IN (SELECT customer_id FROM risk)
 """).df()
     if df.empty:
         return df
+    df = df.assign(rm_id=df["rm_id"].fillna(UNASSIGNED_RM))
+    # One priority per customer: events ordered by backtested conversion, then catalogue priority;
+    # the others firing for the same customer are kept as context, not as extra calls.
     df = df.sort_values(["expected_conversion", "priority", "customer_id", "event_id"],
                         ascending=[False, True, True, True])
     df["rank_in_customer"] = df.groupby("customer_id").cumcount() + 1
-    df = df[df["rank_in_customer"] <= contacts_per_customer]
-    df["rank_in_rm"] = df.groupby("rm_id").cumcount() + 1
-    df = df[df["rank_in_rm"] <= rm_capacity].copy()
+    fired = df.groupby("customer_id")["event_id"].agg(list)
+    df = df[df["rank_in_customer"] <= contacts_per_customer].copy()
+    df["other_events"] = [",".join(e for e in fired[c] if e != ev) for c, ev in zip(df["customer_id"], df["event_id"])]
+    # RM capacity counts customers (a customer with two tasks is one call), best customers first.
+    best = df.groupby("customer_id", sort=False).agg(score=("expected_conversion", "max"), rm_id=("rm_id", "first"))
+    best = best.reset_index().sort_values(["rm_id", "score", "customer_id"], ascending=[True, False, True])
+    best["rank_in_rm"] = best.groupby("rm_id").cumcount() + 1
+    df = df.merge(best[["customer_id", "rank_in_rm"]], on="customer_id")
+    df = df[df["rank_in_rm"] <= rm_capacity].sort_values(
+        ["rm_id", "rank_in_rm", "rank_in_customer"]).copy()
     due = (pd.Period(as_of, "M") + 1).to_timestamp(how="end").normalize()
     df["due_date"] = due.date().isoformat()
     name_col = "product_name_zh" if language == "zh" else "product_name_en"
     df["product_name"] = df[name_col].fillna(df["product_id"])
     return df.reset_index(drop=True)
+
+
+def recommend_products(con: duckdb.DuckDBPyConnection, as_of: str, *, min_peer_share: float = 0.30,
+                       min_peers: int = 20, max_per_customer: int = 2) -> pd.DataFrame:
+    """Products similar customers hold that this one lacks (同类客户常用产品), computed in SQL.
+
+    Peers: customers of the same customer_type × industry section × deposit band (daily average
+    < 10万, 10–100万, ≥ 100万) at the as-of month. For each segment of at least `min_peers`
+    customers, a product held by ≥ `min_peer_share` of them is recommended to each member not
+    holding it, highest peer share first, at most `max_per_customer` per customer.
+    Returns customer_id, product_id, peer_share, peers, rank.
+    """
+    products = [r[0] for r in con.execute("SELECT product_id FROM products ORDER BY product_id").fetchall()]
+    cm_cols = {r[0] for r in con.execute("DESCRIBE customer_month").fetchall()}
+    products = [p for p in products if product_column(p) in cm_cols]
+    if not products:
+        return pd.DataFrame(columns=["customer_id", "product_id", "peer_share", "peers", "rank"])
+    unpivot = " UNION ALL ".join(
+        f"SELECT customer_id, seg, '{p}' AS product_id, {product_column(p)} AS held FROM base" for p in products)
+    return con.execute(f"""
+WITH base AS (
+  SELECT customer_id,
+    coalesce(customer_type, '?') || '|' || coalesce(left(industry_code, 1), '?') || '|' ||
+    CASE WHEN coalesce(deposit_avg, 0) < 100000 THEN 'lt10w' WHEN deposit_avg < 1000000 THEN '10w-100w'
+         ELSE 'ge100w' END AS seg, {", ".join(product_column(p) for p in products)}
+  FROM customer_month WHERE month = DATE '{as_of}-01'),
+seg_size AS (SELECT seg, count(*) AS peers FROM base GROUP BY 1),
+long AS ({unpivot}),
+share AS (SELECT seg, product_id, avg(held) AS peer_share FROM long GROUP BY 1, 2),
+cand AS (
+  SELECT l.customer_id, l.product_id, s.peer_share, z.peers,
+    row_number() OVER (PARTITION BY l.customer_id ORDER BY s.peer_share DESC, l.product_id) AS rank
+  FROM long l JOIN share s USING (seg, product_id) JOIN seg_size z USING (seg)
+  WHERE l.held = 0 AND s.peer_share >= {float(min_peer_share)} AND z.peers >= {int(min_peers)})
+SELECT customer_id, product_id, peer_share, peers, rank FROM cand WHERE rank <= {int(max_per_customer)}
+ORDER BY customer_id, rank""").df()
+
+
+def attach_recommendations(tasks: pd.DataFrame, recs: pd.DataFrame, product_names: dict[str, str]) -> pd.DataFrame:
+    """Add `peer_products` to each task: recommended products other than the task's own, with peer share."""
+    if tasks.empty:
+        return tasks.assign(peer_products=pd.Series(dtype="str"))
+    by_customer: dict[str, list[tuple[str, float]]] = {}
+    for r in recs.itertuples():
+        by_customer.setdefault(r.customer_id, []).append((r.product_id, float(r.peer_share)))
+    text = []
+    for c, own in zip(tasks["customer_id"], tasks["product_id"]):
+        items = [f"{product_names.get(p, p)} ({share:.0%})" for p, share in by_customer.get(c, []) if p != own]
+        text.append("; ".join(items))
+    return tasks.assign(peer_products=text)
 
 
 def fill_scripts(tasks: pd.DataFrame, catalog: EventCatalog, *, language: str, masked: bool) -> pd.Series:
@@ -111,6 +172,8 @@ def task_sheet(tasks: pd.DataFrame, catalog: EventCatalog, *, language: str, mas
         ("商机事件" if zh else "Opportunity"): [label(e) for e in tasks["event_id"]],
         ("推荐产品" if zh else "Product"): tasks["product_name"],
         ("预计转化率" if zh else "Expected conversion"): tasks["expected_conversion"].round(4),
+        ("同类客户常用产品" if zh else "Peers also hold"): (tasks["peer_products"] if "peer_products" in tasks
+                                                       else pd.Series("", index=tasks.index)),
         ("营销话术" if zh else "Talk script"): fill_scripts(tasks, catalog, language=language, masked=masked),
         ("完成期限" if zh else "Due date"): tasks["due_date"],
     })
@@ -120,13 +183,24 @@ def task_sheet(tasks: pd.DataFrame, catalog: EventCatalog, *, language: str, mas
 
 
 def branch_summary(tasks: pd.DataFrame, *, language: str) -> pd.DataFrame:
+    """Per sub-branch and grid: customers on the lists, RMs, expected conversions (and balances if known)."""
     zh = language == "zh"
-    g = tasks.groupby(["branch_name", "grid_name"], dropna=False).agg(
+    t = tasks.assign(expected_balance=tasks["expected_balance"] if "expected_balance" in tasks else 0.0)
+    # Branch and grid names are Chinese data values: an English summary shows their ids instead.
+    keys = ["branch_name", "grid_name"] if zh else ["branch_id", "grid_id"]
+    g = t.groupby(keys, dropna=False).agg(
         customers=("customer_id", "nunique"), rms=("rm_id", "nunique"),
-        expected=("expected_conversion", "sum")).reset_index()
-    g.columns = (["支行", "网格", "名单客户数", "客户经理数", "预计成交户数"] if zh
-                 else ["Sub-branch", "Grid", "Customers", "RMs", "Expected conversions"])
+        expected=("expected_conversion", "sum"), balance=("expected_balance", "sum")).reset_index()
+    g.columns = (["支行", "网格", "名单客户数", "客户经理数", "预计成交户数", "预计新增余额(元)"] if zh
+                 else ["Sub-branch", "Grid", "Customers", "RMs", "Expected conversions", "Expected new balance (CNY)"])
     return g
+
+
+def add_expected_balance(tasks: pd.DataFrame, balances: pd.DataFrame) -> pd.DataFrame:
+    """expected_balance = expected conversion × the product's average new balance (0 for service products)."""
+    bal = balances.set_index("product_id")["avg_new_balance"]
+    per = tasks["product_id"].map(bal).astype(float).fillna(0.0)
+    return tasks.assign(expected_balance=tasks["expected_conversion"] * per)
 
 
 def write_dispatch_workbook(tasks: pd.DataFrame, catalog: EventCatalog, path: Path, *, language: str,

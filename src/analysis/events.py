@@ -16,16 +16,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .catalog import EventCatalog, EventDef
+from .catalog import EventCatalog, EventDef, TagCatalog
+from .errors import InputError
 from .sqlsafety import check_expression
 from .stats import benjamini_hochberg, wilson_interval
-from .tags import build_product_starts, product_column
+from .tags import build_product_starts, build_tag_table, product_column
+
+LEAK_REASON = "leaks future data"
 
 
 def validate_events(catalog: EventCatalog, tag_ids: list[str], product_ids: list[str]) -> None:
     """Reject unsafe triggers and unknown target products before anything runs, naming the event."""
-    from .errors import InputError
-
     allowed = set(tag_ids)
     known = set(product_ids)
     for ev in catalog.events:
@@ -49,6 +50,102 @@ FROM tag_table
 WINDOW w AS (PARTITION BY customer_id ORDER BY month)
 ORDER BY customer_id, month""")
     build_product_starts(con)
+
+
+# How each extract table looks to an analyst standing at the end of the cutoff month: rows dated
+# later do not exist yet; end dates still in the future are unknown (NULL); extract-date snapshot
+# columns (overdue days, five-class) are unknown before the as-of month.
+_PIT_ROWS = {
+    "customers": "relationship_start_date IS NULL OR relationship_start_date <= {end}",
+    "accounts": "open_date IS NULL OR open_date <= {end}",
+    "balances_monthly": "month <= {month}",
+    "transactions": "txn_date <= {end}",
+    "loans": "disbursement_date <= {end}",
+    "credit_lines": "start_date IS NULL OR start_date <= {end}",
+    "marketing_contacts": "contact_date <= {end}",
+    "loan_offers": "offer_date <= {end}",
+    "pilot_assignments": "assigned_date <= {end}",
+    "pilot_feedback": "coalesce(feedback_date, contact_date) <= {end}",
+    "tax_monthly": "month <= {month}",
+    "invoices_monthly": "month <= {month}",
+    "registry_changes": "change_date <= {end}",
+    "relationship_managers": "hire_date IS NULL OR hire_date <= {end}",
+}
+_PIT_FUTURE_END_DATES = {"accounts": ["close_date"], "loans": ["settled_date"]}
+_PIT_SNAPSHOTS = {"loans": ["five_class", "overdue_days"]}
+_DERIVED = {"customer_month", "tag_table", "event_triggers", "product_starts"}
+
+
+def _truncated_view_sql(con, table: str, schema: str, cutoff: str, as_of: str) -> str:
+    month = f"DATE '{cutoff}-01'"
+    end = f"last_day({month})"
+    cols = con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
+                       f"WHERE table_schema = 'main' AND table_name = '{table}' ORDER BY ordinal_position").fetchall()
+    select = []
+    for name, dtype in cols:
+        if name in _PIT_FUTURE_END_DATES.get(table, []):
+            select.append(f'CASE WHEN "{name}" <= {end} THEN "{name}" END AS "{name}"')
+        elif name in _PIT_SNAPSHOTS.get(table, []) and cutoff < as_of:
+            select.append(f'CAST(NULL AS {dtype}) AS "{name}"')
+        else:
+            select.append(f'"{name}"')
+    if table in _PIT_ROWS:
+        where = _PIT_ROWS[table].format(end=end, month=month)
+    else:  # a table we do not know: keep rows none of whose dates lie after the cutoff
+        dates = [n for n, t in cols if t in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")]
+        where = " AND ".join(f'("{d}" IS NULL OR "{d}" <= {end})' for d in dates) or "true"
+    return f'CREATE VIEW {schema}."{table}" AS SELECT {", ".join(select)} FROM main."{table}" WHERE {where}'
+
+
+def point_in_time_check(con: duckdb.DuckDBPyConnection, catalog: EventCatalog, cutoff_month: str,
+                        tag_catalog: TagCatalog, *, schema: str = "pit_check") -> list[str]:
+    """Events whose triggers in months <= cutoff change when every later fact is removed.
+
+    Recomputes customer_month, tag_table and event_triggers in a scratch schema whose views show
+    each extract table truncated at the cutoff month's end (later rows gone, future end dates and
+    extract-date snapshots unknown), over the same first month as the built tables, and compares
+    them with `main.event_triggers` month by month. A point-in-time trigger cannot differ; one that
+    does reads data from after the month it fires in (e.g. a window without ORDER BY, or ordered
+    DESC), which no static check of the SQL catches in general.
+    Needs `customer_month` and `event_triggers` built in the main schema.
+    """
+    if not (schema.isidentifier() and schema.islower()):
+        raise InputError(f"bad scratch schema name {schema!r}", fix="use a lower-case identifier")
+    first, last = con.execute("SELECT min(month), max(month) FROM main.customer_month").fetchone()
+    start, as_of = pd.Period(first, "M"), pd.Period(last, "M")
+    cutoff = pd.Period(cutoff_month, "M")
+    if not start <= cutoff <= as_of:
+        raise InputError(f"cutoff month {cutoff_month} outside the tag table's months {start}..{as_of}",
+                         column="cutoff_month", fix=f"choose a month between {start} and {as_of}")
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_type = 'BASE TABLE'").fetchall() if r[0] not in _DERIVED]
+    saved_path = con.execute("SELECT current_setting('search_path')").fetchone()[0]
+    con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    con.execute(f"CREATE SCHEMA {schema}")
+    try:
+        for t in tables:
+            con.execute(_truncated_view_sql(con, t, schema, str(cutoff), str(as_of)))
+        # Unqualified names now resolve to the truncated views first; new tables land in `schema`.
+        con.execute(f"SET search_path = '{schema},main'")
+        try:
+            build_tag_table(con, tag_catalog, str(cutoff), months=(cutoff - start).n + 1)
+            build_event_triggers(con, catalog)
+        finally:
+            if saved_path:
+                con.execute(f"SET search_path = '{saved_path}'")
+            else:
+                con.execute("RESET search_path")
+        diffs = ", ".join(
+            f"count(*) FILTER (WHERE coalesce(f.{e.id}, false) IS DISTINCT FROM coalesce(p.{e.id}, false)) AS {e.id}"
+            for e in catalog.events)
+        row = con.execute(f"""
+SELECT {diffs}
+FROM (SELECT * FROM main.event_triggers WHERE month <= DATE '{cutoff}-01') f
+FULL JOIN {schema}.event_triggers p USING (customer_id, month)""").fetchone()
+    finally:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return [e.id for e, n in zip(catalog.events, row) if n]
 
 
 def backtest_months(con: duckdb.DuckDBPyConnection, as_of: str, window: int, n_months: int) -> tuple[str, str]:
@@ -122,6 +219,16 @@ def clustered_lift(a, m, b, k, alpha: float = 0.05) -> ClusteredLift:
     """
     a, m, b, k = (np.asarray(v, dtype=float) for v in (a, m, b, k))
     A, M, B, K = a.sum(), m.sum(), b.sum(), k.sum()
+    z = sps.norm.ppf(1 - alpha / 2)
+    if A > 0 and B == 0 and M > 0 and K > 0:
+        # No comparison customer converted: the ratio is infinite and log p0 has no variance. Use the
+        # Haldane–Anscombe correction (0.5 added to each cell of the 2×2 table; unclustered), so a
+        # perfect predictor — a real rare signal, or a leak — is scored, not silently dropped.
+        p1, p0 = (A + 0.5) / (M + 1), 0.5 / (K + 1)
+        se = float(np.sqrt(1 / (A + 0.5) - 1 / (M + 1) + 1 / 0.5 - 1 / (K + 1)))
+        log_lift = float(np.log(p1 / p0))
+        return ClusteredLift(float(p1 / p0), float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se)),
+                             float(2 * sps.norm.sf(abs(log_lift) / se)), se)
     if A == 0 or B == 0 or M == 0 or K == 0:
         lift = (A / M) / (B / K) if M and K and B else float("nan")
         return ClusteredLift(lift, float("nan"), float("nan"), float("nan"), float("nan"))
@@ -131,7 +238,6 @@ def clustered_lift(a, m, b, k, alpha: float = 0.05) -> ClusteredLift:
     scale = g / (g - 1) if g > 1 else 1.0
     var = scale * ((r1 ** 2).sum() / A ** 2 + (r0 ** 2).sum() / B ** 2 - 2 * (r1 * r0).sum() / (A * B))
     se = float(np.sqrt(max(var, 0.0)))
-    z = sps.norm.ppf(1 - alpha / 2)
     log_lift = np.log(p1 / p0)
     p = float(2 * sps.norm.sf(abs(log_lift) / se)) if se > 0 else float("nan")
     return ClusteredLift(float(p1 / p0), float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se)), p, se)
@@ -139,14 +245,20 @@ def clustered_lift(a, m, b, k, alpha: float = 0.05) -> ClusteredLift:
 
 def backtest_events(con: duckdb.DuckDBPyConnection, catalog: EventCatalog, as_of: str, *,
                     window: int = 3, n_months: int = 12, fdr_q: float = 0.10, min_lift: float = 1.2,
-                    min_triggers: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    min_triggers: int = 30, tag_catalog: TagCatalog | None = None,
+                    leaking: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Backtest every non-risk event; returns (scorecard, monthly) frames.
 
     scorecard: event_id, triggers, customers_triggered, hits, hit_rate (+ Wilson CI), base_rate,
     lift (+ clustered CI), p_value, q_value (Benjamini–Hochberg across events), monthly_volume,
-    coverage, lead_time_months, months_lift_above_1, selected, reason.
+    coverage, lead_time_months, months_lift_above_1, point_in_time, selected, reason.
+    tag_catalog: when given, `point_in_time_check` runs at the last backtest month and every event
+    whose past triggers change is rejected ('leaks future data'); `leaking` adds ids known to leak.
     """
     first, last = backtest_months(con, as_of, window, n_months)
+    leaks = set(leaking or [])
+    if tag_catalog is not None:
+        leaks |= set(point_in_time_check(con, catalog, last, tag_catalog))
     events = [e for e in catalog.events if not e.suppresses_offers]
     per_customer = con.execute(" UNION ALL ".join(
         _event_customer_counts_sql(e, first, last, window) for e in events)).df()
@@ -178,9 +290,10 @@ def backtest_events(con: duckdb.DuckDBPyConnection, catalog: EventCatalog, as_of
     card = pd.DataFrame(rows)
     q, _ = benjamini_hochberg(card["p_value"].to_numpy(), q=fdr_q)
     card["q_value"] = q
+    card["point_in_time"] = ~card["event_id"].isin(leaks)
     reasons, selected = [], []
     for r in card.itertuples():
-        why = []
+        why = [] if r.point_in_time else [LEAK_REASON]
         if r.triggers < min_triggers:
             why.append(f"triggers<{min_triggers}")
         if not (r.q_value <= fdr_q):
@@ -194,4 +307,58 @@ def backtest_events(con: duckdb.DuckDBPyConnection, catalog: EventCatalog, as_of
     card["selected"] = selected
     card["reason"] = reasons
     card.attrs["backtest_months"] = (first, last)
+    card.attrs["point_in_time_cutoff"] = last if tag_catalog is not None else None
     return card.sort_values(["selected", "lift"], ascending=[False, False]).reset_index(drop=True), monthly
+
+
+def new_product_balances(con: duckdb.DuckDBPyConnection, first: str, last: str) -> pd.DataFrame:
+    """Average balance a new product brings, measured on take-ups starting in months first..last.
+
+    Loans (and discounted bills): the contract amount. Deposit accounts: the account's average
+    daily balance over its first three months (open month and the two after). Service products
+    (payroll, acquiring, e-banking …) carry no balance: NaN. Returns product_id, new_starts,
+    avg_new_balance (元), basis.
+    """
+    lo, hi = f"DATE '{first}-01'", f"last_day(DATE '{last}-01')"
+    return con.execute(f"""
+WITH loan_starts AS (
+  SELECT product_id, count(*) AS new_starts, avg(contract_amount) AS avg_new_balance, 'loan amount' AS basis
+  FROM loans WHERE disbursement_date BETWEEN {lo} AND {hi} GROUP BY 1),
+dep AS (
+  SELECT a.product_id, a.account_id, avg(b.balance_daily_avg) AS first_3m_avg
+  FROM accounts a LEFT JOIN balances_monthly b ON b.account_id = a.account_id
+    AND b.month BETWEEN date_trunc('month', a.open_date) AND date_trunc('month', a.open_date) + INTERVAL 2 MONTH
+  WHERE a.open_date BETWEEN {lo} AND {hi}
+    AND a.account_type IN ('基本存款账户', '一般存款账户', '定期存款', '协定存款', '保证金账户')
+  GROUP BY 1, 2),
+dep_starts AS (
+  SELECT product_id, count(*) AS new_starts, avg(coalesce(first_3m_avg, 0)) AS avg_new_balance,
+    'deposit daily average, first 3 months' AS basis
+  FROM dep GROUP BY 1),
+service AS (
+  SELECT product_id, count(*) AS new_starts, CAST(NULL AS DOUBLE) AS avg_new_balance, 'no balance' AS basis
+  FROM accounts WHERE open_date BETWEEN {lo} AND {hi}
+    AND product_id NOT IN (SELECT product_id FROM loan_starts) AND product_id NOT IN (SELECT product_id FROM dep_starts)
+  GROUP BY 1)
+SELECT * FROM loan_starts UNION ALL SELECT * FROM dep_starts UNION ALL SELECT * FROM service
+ORDER BY product_id""").df()
+
+
+def pilot_expectations(card: pd.DataFrame, balances: pd.DataFrame) -> pd.DataFrame:
+    """Per selected event: expected monthly conversions (volume × hit rate) and the balances they bring.
+
+    The incremental part uses the base rate: conversions the event adds over what would happen anyway.
+    """
+    sel = card[card["selected"]]
+    first_product = sel["target_products"].str.split(",").str[0]
+    bal = balances.set_index("product_id")["avg_new_balance"]
+    out = pd.DataFrame({
+        "event_id": sel["event_id"], "label_en": sel["label_en"], "label_zh": sel["label_zh"],
+        "product_id": first_product, "monthly_volume": sel["monthly_volume"], "hit_rate": sel["hit_rate"],
+        "lift": sel["lift"],
+        "expected_conversions": sel["monthly_volume"] * sel["hit_rate"],
+        "incremental_conversions": sel["monthly_volume"] * (sel["hit_rate"] - sel["base_rate"]),
+        "avg_new_balance": first_product.map(bal).to_numpy(),
+    })
+    out["expected_balance"] = out["expected_conversions"] * out["avg_new_balance"]
+    return out.reset_index(drop=True)

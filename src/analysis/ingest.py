@@ -86,6 +86,10 @@ class TableIngest:
     unexpected_columns: list[str] = field(default_factory=list)
     renamed_columns: dict[str, str] = field(default_factory=dict)
     missing_optional_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """loaded as delivered, but a person should look (e.g. garbled text); never quotes values."""
+    orphan_references: dict[str, int] = field(default_factory=dict)
+    """column → rows whose value is not in the referenced table (loaded; stage 01 assesses them)."""
     sha256: str = ""
     seconds: float = 0.0
 
@@ -183,13 +187,38 @@ def _text_typing(col: Column) -> tuple[str, str]:
         x = (f"CASE WHEN {_non_ascii('{k}')} THEN translate({{k}}, {_lit(DATE_FROM)}, {_lit(DATE_TO)}) "
              "ELSE {k} END")
         if col.type == "date":
-            return x, f"CAST(try_strptime({{x}}, {_list(DATE_FORMATS)}) AS DATE)"
+            lo, hi = EXCEL_SERIAL_RANGE
+            serial = (f"CASE WHEN regexp_full_match({{x}}, '[0-9]{{5}}(\\.0+)?') "
+                      f"AND TRY_CAST({{x}} AS DOUBLE) BETWEEN {lo} AND {hi} "
+                      f"THEN DATE '1899-12-30' + CAST(TRY_CAST({{x}} AS DOUBLE) AS INTEGER) END")
+            return x, f"coalesce(CAST(try_strptime({{x}}, {_list(DATE_FORMATS)}) AS DATE), {serial})"
         return x, (f"CAST(coalesce(try_strptime({{x}}, {_list(MONTH_FORMATS)}), "
                    f"date_trunc('month', try_strptime({{x}}, {_list(DATE_FORMATS)}))) AS DATE)")
     if col.type == "boolean":
         return "upper({k})", (f"CASE WHEN {_any_equal('{x}', TRUE_TEXT)} THEN true "
                               f"WHEN {_any_equal('{x}', FALSE_TEXT)} THEN false END")
     raise AssertionError(col.type)
+
+
+def _amount_text(unit: str | None) -> str:
+    """x template for an amount: a number, or one written with its unit (850万元, 12.5万, 3000元).
+
+    The value is brought to the column's delivered unit, which L4 then turns into 元, so that
+    '850万元' in a column delivered in 元 and '850' in a column delivered in 万元 both end as
+    8,500,000 元. The suffix is looked at only where the plain cast fails (fast path unchanged).
+    """
+    per_wan = 1 if unit == "万元" else 10000
+    stripped = f"rtrim({{k}}, {_lit('万元')})"
+    return (f"coalesce(TRY_CAST({{k}} AS DOUBLE), CASE "
+            f"WHEN ends_with({{k}}, '万元') OR ends_with({{k}}, '万') "
+            f"THEN TRY_CAST({_number_text(stripped)} AS DOUBLE) * {per_wan} "
+            f"WHEN ends_with({{k}}, '元') THEN TRY_CAST({_number_text(stripped)} AS DOUBLE) / {10000 // per_wan} "
+            f"ELSE TRY_CAST({_number_text('{k}')} AS DOUBLE) END)")
+
+
+# Excel stores a date as days since 1899-12-30; a date cell exported as a number shows that count.
+# Five-digit serials (1927-05-18 … 2119-01-14) are read as dates; no other date format has 5 digits.
+EXCEL_SERIAL_RANGE = (10000, 80000)
 
 
 def _base_type(sql_type: str) -> str:
@@ -242,6 +271,8 @@ class _Source:
     mapping: dict[str, str] = field(default_factory=dict)   # template column → sql name
     unexpected: list[str] = field(default_factory=list)
     renamed: dict[str, str] = field(default_factory=dict)
+    reader_notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _stem_index(schema: Schema) -> dict[str, str]:
@@ -250,6 +281,12 @@ def _stem_index(schema: Schema) -> dict[str, str]:
         index[normalise_name(t.name)] = t.name
         index[normalise_name(t.label_zh)] = t.name
     return index
+
+
+def _header_names(table: Table, options: IngestOptions) -> tuple[str, ...]:
+    """Every header text that names one of the table's columns (to find the header row in xlsx)."""
+    names = [n for c in table.columns for n in (c.name, c.label_zh, c.label_en)]
+    return tuple(names + list(options.column_map.get(table.name, {})))
 
 
 def _find_files(inbox: Path, schema: Schema) -> tuple[dict[str, Path], list[str]]:
@@ -360,7 +397,8 @@ def _text_source(table: Table, path: Path, prepared: PreparedText, fmt: str) -> 
                             for i, (n, h) in enumerate(zip(names, header))],
                    encoding=prepared.encoding if fmt != "xlsx" else None,
                    delimiter=prepared.delimiter if fmt != "xlsx" else None,
-                   sha256=prepared.sha256, encoding_note=prepared.encoding_note)
+                   sha256=prepared.sha256, encoding_note=prepared.encoding_note,
+                   reader_notes=list(prepared.notes), warnings=list(prepared.warnings))
 
 
 def _parquet_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> _Source:
@@ -432,6 +470,8 @@ def _typing_levels(source: _Source, options: IngestOptions) -> list[list[str]]:
             levels[2].append(f"CASE WHEN strlen(u{i}) <= {max(len(t.encode()) for t in NULL_TOKENS)} AND "
                              f"{_any_equal(f'u{i}', ('', *NULL_TOKENS))} THEN NULL ELSE u{i} END AS k{i}")
             x_tmpl, t_tmpl = _text_typing(col)
+            if col.is_amount:
+                x_tmpl = _amount_text(_effective_unit(col, source.table, options))
             levels[3].append(f"{_fill(x_tmpl, k=f'k{i}')} AS x{i}")
         typed = _fill(t_tmpl, k=f"k{i}", x=f"x{i}")
         if _effective_unit(col, source.table, options) == "万元":
@@ -480,6 +520,10 @@ def _conversion_checks(source: _Source, options: IngestOptions) -> tuple[list[st
                 ("YYYY年MM月DD日 text parsed", f"contains({v}, '年')"),
                 ("date-time text cut to the date", f"contains({v}, ':')"),
                 ("full-width digits converted", fw),
+                ("Excel serial day numbers read as dates",
+                 # the regex only on short values: it runs over every row of a date column
+                 f"CASE WHEN strlen({v}) BETWEEN 5 AND 12 "
+                 f"THEN regexp_full_match(trim({v}), '[0-9]{{5}}(\\.0+)?') ELSE false END"),
             ]
         elif col.type == "month":
             checks = [
@@ -492,6 +536,12 @@ def _conversion_checks(source: _Source, options: IngestOptions) -> tuple[list[st
         elif col.type in ("decimal", "integer"):
             checks = [("thousands separators removed", f"contains({v}, ',') OR contains({v}, '，')"),
                       ("full-width digits converted", fw)]
+            if col.is_amount:
+                checks.append(("amounts written with 万元 / 万 converted to 元" if unit != "万元" else
+                               "amounts written with 万元 / 万 read in 万元",
+                               f"ends_with({v}, '万元') OR ends_with({v}, '万')"))
+                checks.append(("amounts written with 元 read as 元",
+                               f"ends_with({v}, '元') AND NOT ends_with({v}, '万元')"))
             if col.unit == "rate":
                 checks.append(("percentages divided by 100", f"ends_with({v}, '%') OR ends_with({v}, '％')"))
         elif col.type == "boolean":
@@ -542,6 +592,8 @@ def _load_table(con: duckdb.DuckDBPyConnection, source: _Source, options: Ingest
                                                    if c.name not in source.mapping])
     if source.encoding_note and source.encoding not in (None, "utf-8"):
         report.conversions.append(f"encoding {source.encoding} ({source.encoding_note}) → utf-8")
+    report.conversions.extend(source.reader_notes)
+    report.warnings.extend(source.warnings)
 
     raw_cols = ", ".join(_q(n) for n, _, _ in source.columns)
     # a view: the file is scanned once to type it, and again only to copy rejected rows
@@ -571,7 +623,17 @@ def _load_table(con: duckdb.DuckDBPyConnection, source: _Source, options: Ingest
             else "NULL AS __notes"]
     target = _q(table.name)
     try:
-        con.execute(f"CREATE TABLE {target} AS SELECT {', '.join(keep)} FROM {query}")
+        try:
+            con.execute(f"CREATE TABLE {target} AS SELECT {', '.join(keep)} FROM {query}")
+        except duckdb.Error as exc:
+            # A quoted value spanning lines (an address, a note) defeats DuckDB's parallel CSV
+            # scanner with null_padding; such a file is read again, single-threaded.
+            if "parallel=false" not in str(exc) or "parallel=false" in source.relation:
+                raise
+            source.relation = source.relation[:-1] + ", parallel=false)"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW __src AS "
+                        f"SELECT {source.row_expr} AS __source_row, {raw_cols} FROM {source.relation}")
+            con.execute(f"CREATE TABLE {target} AS SELECT {', '.join(keep)} FROM {query}")
     except duckdb.Error as exc:
         if source.format == "parquet":
             raise InputError(f"cannot read the parquet file ({type(exc).__name__})",
@@ -686,6 +748,29 @@ def _check_options(options: IngestOptions, schema: Schema) -> None:
                                  fix=f"use a column of data_templates/templates/{table}.csv")
 
 
+def _count_orphans(con: duckdb.DuckDBPyConnection, schema: Schema, report: IngestReport) -> None:
+    """Count, per referencing column, loaded rows whose value the referenced table lacks.
+
+    Such rows stay loaded (schema: references are assessed in stage 01, not quarantined); the
+    counts make them visible in ingest.json from the start.
+    """
+    for table in schema.tables.values():
+        loaded = report.tables.get(table.name)
+        if loaded is None:
+            continue
+        for col in table.columns:
+            if not col.references:
+                continue
+            ref_table, ref_col = col.references.split(".")
+            if ref_table not in report.tables or col.name in loaded.missing_optional_columns:
+                continue
+            n = con.execute(
+                f"SELECT count(*) FROM {_q(table.name)} t WHERE t.{_q(col.name)} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {_q(ref_table)} r WHERE r.{_q(ref_col)} = t.{_q(col.name)})").fetchone()[0]
+            if n:
+                loaded.orphan_references[col.name] = n
+
+
 def _stop_error(stop: dict, schema: Schema) -> InputError:
     col = schema.tables[stop["table"]].column(stop["column"])
     if stop["kind"] == "missing_required":
@@ -700,6 +785,24 @@ def _stop_error(stop: dict, schema: Schema) -> InputError:
         fix=f"correct the value in the extract, or set ingest.on_bad_rows: quarantine in "
             f"engagement.yaml to load the other rows and keep such rows in quarantine/{stop['table']}.csv",
     )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned_workdirs(folder: Path) -> None:
+    """Delete work folders of ingests that were killed (they hold copies of bank data)."""
+    for stale in folder.glob(".ingest-*"):
+        pid = stale.name.split("-")[1]
+        if stale.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def ingest_inbox(inbox: Path, warehouse: Path, quarantine_dir: Path, *, schema: Schema | None = None,
@@ -741,9 +844,10 @@ def ingest_inbox(inbox: Path, warehouse: Path, quarantine_dir: Path, *, schema: 
                          fix="close notebooks or sessions using the warehouse, then ingest again")
     for stale in (building, building.with_name(building.name + ".wal")):
         stale.unlink(missing_ok=True)
+    _remove_abandoned_workdirs(warehouse.parent)
 
     first_stop: dict | None = None
-    with tempfile.TemporaryDirectory(prefix=".ingest-", dir=warehouse.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".ingest-{os.getpid()}-", dir=warehouse.parent) as tmp:
         workdir = Path(tmp)
         qdir = workdir / "quarantine"
         qdir.mkdir()
@@ -761,7 +865,8 @@ def ingest_inbox(inbox: Path, warehouse: Path, quarantine_dir: Path, *, schema: 
                     prepared = prepare_text(path, declared.get(normalise_name(path.name)), workdir)
                     source = _text_source(table, path, prepared, suffix[1:])
                 elif suffix == ".xlsx":
-                    prepared = prepare_xlsx(path, workdir, (table.name, table.label_zh))
+                    prepared = prepare_xlsx(path, workdir, (table.name, table.label_zh),
+                                            _header_names(table, options))
                     source = _text_source(table, path, prepared, "xlsx")
                 else:
                     source = _parquet_source(con, table, path)
@@ -780,6 +885,7 @@ def ingest_inbox(inbox: Path, warehouse: Path, quarantine_dir: Path, *, schema: 
                             [table_report.table, table_report.file, table_report.sha256,
                              table_report.rows_in, table_report.rows_loaded,
                              table_report.rows_quarantined, table_report.format, table_report.encoding])
+            _count_orphans(con, schema, report)
             con.execute("CHECKPOINT")
             con.close()
         except BaseException:

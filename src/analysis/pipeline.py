@@ -19,7 +19,8 @@ def ingest_workspace(ws: Workspace) -> tuple[Path, InputError | None]:
     from .runner import RunOutcome
 
     cfg = ws.config()
-    opts = IngestOptions(encodings=cfg.ingest.encodings, units=cfg.ingest.units,
+    units = {k: {"yuan": "元", "10k_yuan": "万元"}.get(v, v) for k, v in cfg.ingest.units.items()}
+    opts = IngestOptions(encodings=cfg.ingest.encodings, units=units,
                          on_bad_rows=cfg.ingest.on_bad_rows, column_map=cfg.ingest.column_map)
     run_id = ws.new_run_id()
     run_dir = ws.run_dir(run_id)
@@ -74,6 +75,23 @@ def render_workspace(ws: Workspace, *, language: str | None = None) -> list[Path
                           logo=str(ws.root / cfg.bank.logo) if cfg.bank.logo else None)
         rendered = render_notebook(nb, ws.reports, stem=stage, meta=meta)
         written += [rendered.html, rendered.pdf]
+    # The leadership deck, the pilot dashboard and the customer one-pagers come from the same
+    # run: results/*.json for the deck, the warehouse (read-only) for the other two.
+    from .customer360 import write_customer360
+    from .dashboard import write_dashboard
+    from .deck import write_deck
+
+    results = {}
+    for stage in STAGES:
+        path = run_dir / "results" / f"{stage}.json"
+        results[stage] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    if any(results.values()):
+        written.append(write_deck(ws, results, lang))
+    if ws.warehouse.exists():
+        dashboard = write_dashboard(ws, lang)
+        if dashboard is not None:
+            written.append(dashboard)
+        written += write_customer360(ws, lang, n=5)
     return written
 
 

@@ -382,16 +382,29 @@ def estimate_takeup_elasticity(offers: pd.DataFrame, *, controls: Sequence[str] 
 
 @dataclass(frozen=True)
 class PolicySimulation:
-    """Expected first-year effect of a pricing policy against offering everyone the guide rate.
+    """Expected first-year effect of a pricing policy against offering the guide rate.
 
-    ``nii_cost``: interest given away to customers who would have taken the loan at the guide
-    rate anyway, Σ p0 × L × (guide − offered). ``extra_customers`` / ``extra_volume``: expected
-    additional loans, Σ (p − p0) and Σ (p − p0) × L. ``extra_nii``: net interest on that
-    volume, Σ (p − p0) × L × (offered − ftp). ``net_nii_effect`` = extra_nii − nii_cost.
-    ``net_risk_adjusted_effect`` also charges operating cost and expected loss on the extra
-    volume. All 元/yr. ``priced_above_guide``: customers whose floor lifts the offer above the
-    guide rate (their take-up falls). ``outside_gap_range``: customers whose gap lies outside
-    the historical offers the elasticity was fitted on.
+    The customers priced fall in three populations (``detail['population']``):
+
+    - ``discount``: eligible customers whose floor is at or below the guide rate. The policy
+      lowers their rate; every headline figure is over them. ``avg_discount_bp`` is their mean
+      discount off the guide. ``nii_cost``: interest given away to those who would have taken
+      the loan at the guide rate anyway, Σ p0 × L × (guide − offered). ``extra_customers`` /
+      ``extra_volume``: expected additional loans, Σ (p − p0) and Σ (p − p0) × L.
+      ``extra_nii``: net interest on that volume, Σ (p − p0) × L × (offered − ftp).
+      ``net_nii_effect`` = extra_nii − nii_cost; ``net_risk_adjusted_effect`` also charges
+      operating cost and expected loss on the extra volume. All 元/yr.
+    - ``risk_priced``: eligible customers whose floor (risk, capital and regulatory) is above
+      the guide rate: they are offered the floor, which is not a discount but risk-based
+      pricing; reported apart (``risk_priced_customers``, their mean premium over the guide
+      ``risk_priced_avg_premium_bp`` and the expected loans at the floor rate
+      ``risk_priced_expected_loans`` = Σ p) because the guide rate is not a price the bank
+      would lend to them at. ``priced_above_guide`` is the same count (kept for callers).
+    - ``ineligible``: customers the bank would not offer a loan to (``eligible_col`` false:
+      risk suppression, past due, impaired), counted in ``ineligible_customers`` only.
+
+    ``customers`` = discount + risk-priced customers. ``outside_gap_range``: priced customers
+    whose gap lies outside the historical offers the elasticity was fitted on.
     """
 
     customers: int
@@ -405,6 +418,12 @@ class PolicySimulation:
     net_nii_effect: float
     net_risk_adjusted_effect: float
     detail: pd.DataFrame
+    discounted_customers: int = 0
+    expected_loans_at_guide: float = 0.0
+    risk_priced_customers: int = 0
+    risk_priced_avg_premium_bp: float = float("nan")
+    risk_priced_expected_loans: float = 0.0
+    ineligible_customers: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "detail"}
@@ -413,24 +432,34 @@ class PolicySimulation:
 def simulate_policy(frame: pd.DataFrame, policy: PricingPolicy, elasticity: TakeupElasticity,
                     guide_rate: float | str, *, loan_size_col: str = "loan_amount",
                     slope_per_bp: float | None = None, base_takeup: float | str | None = None,
-                    discount_scale: float = 1.0, **price_kwargs: Any) -> PolicySimulation:
+                    discount_scale: float = 1.0, eligible_col: str | None = None,
+                    **price_kwargs: Any) -> PolicySimulation:
     """Price ``frame`` with ``policy`` and estimate its cost and volume gain.
 
     Input columns: those of ``price_customers`` plus ``loan_size_col`` (expected loan amount
-    if taken, 元). Take-up at the guide rate is ``base_takeup`` (a probability, or a column of
+    if taken, 元) and, optionally, ``eligible_col`` (bool: the customer may be offered a loan
+    at all). Take-up at the guide rate is ``base_takeup`` (a probability, or a column of
     per-customer probabilities, e.g. from a propensity model; default
     ``elasticity.takeup_at_guide``); at the offered rate p = expit(logit(p0) + slope × gap_bp)
     with gap_bp = (offered − guide) / 1 bp and slope ``elasticity.slope_per_bp`` unless
-    ``slope_per_bp`` overrides it.
+    ``slope_per_bp`` overrides it. See ``PolicySimulation`` for the three populations.
     """
     what = "simulate_policy"
-    _require_columns(frame, [loan_size_col], what)
+    _require_columns(frame, [loan_size_col] + ([eligible_col] if eligible_col else []), what)
     priced = price_customers(frame, policy, guide_rate, discount_scale=discount_scale,
                              **price_kwargs)
     size = _numeric(frame, loan_size_col, what).to_numpy()
     if np.isnan(size).any() or (size < 0).any():
         raise InputError(f"{what}: {loan_size_col} is missing or negative",
                          column=loan_size_col, fix="give the expected loan amount in 元")
+    if eligible_col:
+        elig_s = frame[eligible_col]
+        if elig_s.isna().any():
+            raise InputError(f"{what}: {eligible_col} has missing values", column=eligible_col,
+                             fix="mark every customer eligible (true) or not (false)")
+        eligible = elig_s.astype(bool).to_numpy()
+    else:
+        eligible = np.ones(len(frame), dtype=bool)
     if isinstance(base_takeup, str):
         _require_columns(frame, [base_takeup], what)
         p0 = _numeric(frame, base_takeup, what).to_numpy()
@@ -451,19 +480,32 @@ def simulate_policy(frame: pd.DataFrame, policy: PricingPolicy, elasticity: Take
     nii_cost = p0 * size * (guide - offered)
     extra = p1 - p0
     extra_nii = extra * size * margin
-    detail = priced.assign(takeup_at_guide=p0, takeup_offered=p1, nii_cost=nii_cost,
+    above = offered > guide + 1e-12
+    disc = eligible & ~above
+    risk = eligible & above
+    population = np.where(~eligible, "ineligible", np.where(above, "risk_priced", "discount"))
+    detail = priced.assign(population=pd.array(population, dtype="string"),
+                           takeup_at_guide=p0, takeup_offered=p1, nii_cost=nii_cost,
                            extra_takeup=extra, extra_volume=extra * size, extra_nii=extra_nii)
+    granted = priced["granted_bp"].to_numpy()
     return PolicySimulation(
-        customers=len(frame), avg_discount_bp=float(np.mean(priced["granted_bp"])),
-        priced_above_guide=int((offered > guide + 1e-12).sum()),
-        outside_gap_range=int(((gap_bp < elasticity.gap_bp_range[0] - 1e-6)
-                               | (gap_bp > elasticity.gap_bp_range[1] + 1e-6)).sum()),
-        nii_cost=float(nii_cost.sum()), extra_customers=float(extra.sum()),
-        extra_volume=float((extra * size).sum()), extra_nii=float(extra_nii.sum()),
-        net_nii_effect=float(extra_nii.sum() - nii_cost.sum()),
-        net_risk_adjusted_effect=float((extra * size * (margin - risk_cost)).sum()
-                                       - nii_cost.sum()),
+        customers=int(eligible.sum()),
+        avg_discount_bp=float(np.mean(granted[disc])) if disc.any() else 0.0,
+        priced_above_guide=int(risk.sum()),
+        outside_gap_range=int((eligible & ((gap_bp < elasticity.gap_bp_range[0] - 1e-6)
+                                           | (gap_bp > elasticity.gap_bp_range[1] + 1e-6))).sum()),
+        nii_cost=float(nii_cost[disc].sum()), extra_customers=float(extra[disc].sum()),
+        extra_volume=float((extra * size)[disc].sum()), extra_nii=float(extra_nii[disc].sum()),
+        net_nii_effect=float(extra_nii[disc].sum() - nii_cost[disc].sum()),
+        net_risk_adjusted_effect=float((extra * size * (margin - risk_cost))[disc].sum()
+                                       - nii_cost[disc].sum()),
         detail=detail,
+        discounted_customers=int(disc.sum()),
+        expected_loans_at_guide=float(p0[disc].sum()),
+        risk_priced_customers=int(risk.sum()),
+        risk_priced_avg_premium_bp=float(-np.mean(granted[risk])) if risk.any() else float("nan"),
+        risk_priced_expected_loans=float(p1[risk].sum()),
+        ineligible_customers=int((~eligible).sum()),
     )
 
 
@@ -477,7 +519,7 @@ def sensitivity_table(frame: pd.DataFrame, policy: PricingPolicy, elasticity: Ta
     Returns one row per combination: discount_scale, se_multiplier, slope_per_bp, then the
     ``PolicySimulation`` figures (avg_discount_bp, priced_above_guide, outside_gap_range,
     nii_cost, extra_customers, extra_volume, extra_nii, net_nii_effect,
-    net_risk_adjusted_effect).
+    net_risk_adjusted_effect and the population counts).
     """
     rows = []
     for scale in scales:

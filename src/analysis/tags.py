@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from .catalog import TagCatalog
+from .engines import as_engine
 from .errors import InputError
 from .sqlsafety import check_expression
 
@@ -28,34 +29,58 @@ def product_column(product_id: str) -> str:
     return "holds_" + re.sub(r"[^a-z0-9]+", "_", product_id.lower()).strip("_")
 
 
+OPTIONAL_TABLES = ("tax_monthly", "invoices_monthly", "registry_changes", "marketing_contacts")
+
+# Columns each optional source adds to customer_month; typed NULLs when the table was not delivered
+# (a bare NULL has no type on Spark).
+EXT_COLS = {
+    "tax_monthly": {"tax_paid": "DOUBLE", "tax_grade": "VARCHAR"},
+    "invoices_monthly": {"invoice_amount": "DOUBLE", "invoice_count": "BIGINT"},
+    "registry_changes": {"n_abnormal_listing": "BIGINT", "n_penalty": "BIGINT", "n_lawsuit": "BIGINT",
+                         "n_control_change": "BIGINT", "n_expansion": "BIGINT"},
+    "marketing_contacts": {"n_contacts": "BIGINT", "n_contacts_won": "BIGINT"},
+}
+
+
 def _has(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                            [table]).fetchone()[0])
+    return as_engine(con).has_table(table)
 
 
-def build_customer_month(con: duckdb.DuckDBPyConnection, as_of: str, *, months: int = 24) -> list[str]:
-    """Create the `customer_month` base table; returns its column names."""
+def month_grid(as_of: str, months: int) -> list[tuple[str, str]]:
+    """(first day, last day) of each of the `months` months ending at `as_of`, oldest first."""
+    last = pd.Period(as_of, "M")
+    periods = [last - k for k in range(months - 1, -1, -1)]
+    return [(p.start_time.strftime("%Y-%m-%d"), p.end_time.strftime("%Y-%m-%d")) for p in periods]
+
+
+def customer_month_sql(as_of: str, months: int, products: list[str], optional_tables) -> list[str]:
+    """The statements (DuckDB SQL, engine-neutral) that build `customer_month`, in order.
+
+    products: product ids of the products table (one holds_* flag each); optional_tables: the
+    names in OPTIONAL_TABLES that exist in the warehouse.
+    """
+    opt = {t: t in set(optional_tables) for t in OPTIONAL_TABLES}
     as_of_month = f"DATE '{as_of}-01'"
-    start = f"({as_of_month} - INTERVAL {months - 1} MONTH)"
-    products = [r[0] for r in con.execute("SELECT product_id FROM products ORDER BY product_id").fetchall()]
+    # The month grid is written out as literals: DuckDB's range() over dates and last_day() have no
+    # common spelling with Spark, and the grid is at most a few dozen rows.
+    grid_rows = ", ".join(f"(DATE '{m}', DATE '{e}')" for m, e in month_grid(as_of, months))
     holds = ",\n".join(
         f"  max(CASE WHEN product_id = '{p.replace(chr(39), chr(39) * 2)}' THEN 1 ELSE 0 END) AS {product_column(p)}"
         for p in products)
-    opt = {t: _has(con, t) for t in ("tax_monthly", "invoices_monthly", "registry_changes", "marketing_contacts")}
-    con.execute(f"""
+    statements = [
+        f"""
 CREATE OR REPLACE TEMP TABLE _months AS
-SELECT CAST(m AS DATE) AS month, CAST(last_day(m) AS DATE) AS month_end
-FROM range({start}, {as_of_month} + INTERVAL 1 MONTH, INTERVAL 1 MONTH) r(m);
-
+SELECT month, month_end FROM (VALUES {grid_rows}) AS v(month, month_end)""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _grid AS
 SELECT c.customer_id, m.month, m.month_end
 FROM customers c JOIN _months m
-  ON m.month >= date_trunc('month', coalesce(c.relationship_start_date, DATE '1900-01-01'));
-
+  ON m.month >= date_trunc('month', coalesce(c.relationship_start_date, DATE '1900-01-01'))""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _acct AS
 SELECT a.account_id, a.customer_id, a.account_type, a.product_id, a.open_date, a.close_date
-FROM accounts a;
-
+FROM accounts a""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _bal AS
 SELECT a.customer_id, b.month,
   sum(b.balance_daily_avg) FILTER (WHERE a.account_type IN {DEMAND}) AS demand_avg,
@@ -73,8 +98,8 @@ SELECT a.customer_id, b.month,
   sum(b.balance_month_end) FILTER (WHERE a.account_type = '贷款账户') AS loan_end,
   sum(b.balance_daily_avg * coalesce(b.rate, 0)) FILTER (WHERE a.account_type = '贷款账户') AS loan_interest_annual
 FROM balances_monthly b JOIN _acct a USING (account_id)
-GROUP BY 1, 2;
-
+GROUP BY 1, 2""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _txn AS
 SELECT a.customer_id, CAST(date_trunc('month', t.txn_date) AS DATE) AS month,
   count(*) AS n_txn,
@@ -101,8 +126,8 @@ SELECT a.customer_id, CAST(date_trunc('month', t.txn_date) AS DATE) AS month,
   sum(t.amount) FILTER (WHERE t.direction = 'C' AND t.counterparty_bank = '他行') AS other_bank_in_amount,
   sum(t.amount) FILTER (WHERE t.direction = 'D' AND t.counterparty_bank = '他行') AS other_bank_out_amount
 FROM transactions t JOIN _acct a USING (account_id)
-GROUP BY 1, 2;
-
+GROUP BY 1, 2""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _loans AS
 SELECT g.customer_id, g.month,
   count(l.loan_id) FILTER (WHERE l.disbursement_date <= g.month_end
@@ -119,21 +144,21 @@ SELECT g.customer_id, g.month,
   max(l.executed_rate) FILTER (WHERE l.disbursement_date <= g.month_end
                            AND coalesce(l.settled_date, l.maturity_date) > g.month_end) AS max_loan_rate
 FROM _grid g JOIN loans l ON l.customer_id = g.customer_id
-GROUP BY 1, 2;
-
+GROUP BY 1, 2""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _risk AS
 SELECT customer_id, {as_of_month} AS month,
   max(overdue_days) AS overdue_days_now,
   max(CASE five_class WHEN '正常' THEN 1 WHEN '关注' THEN 2 WHEN '次级' THEN 3 WHEN '可疑' THEN 4
                       WHEN '损失' THEN 5 END) AS worst_five_class_now
-FROM loans WHERE coalesce(settled_date, maturity_date) > {as_of_month} GROUP BY 1;
-
+FROM loans WHERE coalesce(settled_date, maturity_date) > {as_of_month} GROUP BY 1""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _lines AS
 SELECT g.customer_id, g.month,
   sum(cl.limit_amount) FILTER (WHERE cl.start_date <= g.month_end AND cl.end_date > g.month_end) AS credit_limit
 FROM _grid g JOIN credit_lines cl ON cl.customer_id = g.customer_id
-GROUP BY 1, 2;
-
+GROUP BY 1, 2""",
+        f"""
 CREATE OR REPLACE TEMP TABLE _holds AS
 SELECT g.customer_id, g.month,
 {holds}
@@ -143,8 +168,8 @@ FROM _grid g JOIN (
   SELECT customer_id, product_id, disbursement_date, coalesce(settled_date, maturity_date) FROM loans
 ) h ON h.customer_id = g.customer_id AND h.start_date <= g.month_end
    AND (h.end_date IS NULL OR h.end_date > g.month_end)
-GROUP BY 1, 2;
-""")
+GROUP BY 1, 2""",
+    ]
     ext = []
     if opt["tax_monthly"]:
         ext.append("LEFT JOIN (SELECT customer_id, month, sum(tax_paid) AS tax_paid, max(tax_credit_grade) AS tax_grade "
@@ -164,13 +189,9 @@ GROUP BY 1, 2;
         ext.append("""LEFT JOIN (SELECT customer_id, CAST(date_trunc('month', contact_date) AS DATE) AS month,
               count(*) AS n_contacts, count(*) FILTER (WHERE outcome = '已成交') AS n_contacts_won
             FROM marketing_contacts GROUP BY 1, 2) mc USING (customer_id, month)""")
-    ext_cols = {
-        "tax_monthly": ["tax_paid", "tax_grade"],
-        "invoices_monthly": ["invoice_amount", "invoice_count"],
-        "registry_changes": ["n_abnormal_listing", "n_penalty", "n_lawsuit", "n_control_change", "n_expansion"],
-        "marketing_contacts": ["n_contacts", "n_contacts_won"],
-    }
-    null_ext = ",\n".join(f"  NULL AS {c}" for t, cols in ext_cols.items() if not opt[t] for c in cols)
+    ext_cols = {t: list(cols) for t, cols in EXT_COLS.items()}
+    null_ext = ",\n".join(f"  CAST(NULL AS {ty}) AS {c}" for t, cols in EXT_COLS.items() if not opt[t]
+                           for c, ty in cols.items())
     zero_fill = [
         "demand_avg", "demand_end", "demand_inflow", "demand_outflow", "demand_txn_count", "td_avg",
         "agd_avg", "margin_avg", "deposit_avg", "deposit_end", "deposit_interest_annual", "loan_avg",
@@ -185,7 +206,7 @@ GROUP BY 1, 2;
                   if c not in ("tax_grade",)]
     hold_cols = [product_column(p) for p in products]
     select_filled = ",\n".join(f"  coalesce({c}, 0) AS {c}" for c in zero_fill + hold_cols)
-    con.execute(f"""
+    statements.append(f"""
 CREATE OR REPLACE TABLE customer_month AS
 SELECT g.customer_id, g.month, g.month_end,
   c.customer_type, c.industry_code, c.branch_id, c.grid_id, c.rm_id, c.credit_rating,
@@ -209,7 +230,20 @@ LEFT JOIN _holds USING (customer_id, month)
 {chr(10).join(ext)}
 ORDER BY customer_id, month
 """)
-    return [r[0] for r in con.execute("DESCRIBE customer_month").fetchall()]
+    return statements
+
+
+def build_customer_month(con, as_of: str, *, months: int = 24) -> list[str]:
+    """Create the `customer_month` base table; returns its column names.
+
+    con: a DuckDB connection or an engines.Engine (e.g. SparkEngine) — the same SQL runs on either.
+    """
+    engine = as_engine(con)
+    products = engine.df("SELECT product_id FROM products ORDER BY product_id")["product_id"].tolist()
+    present = [t for t in OPTIONAL_TABLES if engine.has_table(t)]
+    for statement in customer_month_sql(as_of, months, products, present):
+        engine.run(statement)
+    return engine.columns("customer_month")
 
 
 def validate_tags(catalog: TagCatalog, base_columns: list[str]) -> None:
@@ -219,30 +253,39 @@ def validate_tags(catalog: TagCatalog, base_columns: list[str]) -> None:
         check_expression(tag.expr, owner=tag.id, allowed_columns=allowed)
 
 
+TAG_WINDOW = "WINDOW w AS (PARTITION BY customer_id ORDER BY month)"
+
+
 def tag_select_sql(catalog: TagCatalog, source: str = "customer_month") -> str:
+    """SELECT of every catalogue tag over `source` (DuckDB SQL; the look-back window is `w`)."""
     cols = ",\n  ".join(f"({t.expr}) AS {t.id}" for t in catalog.tags)
-    return (f"SELECT customer_id, month,\n  {cols}\nFROM {source}\n"
-            "WINDOW w AS (PARTITION BY customer_id ORDER BY month)")
+    return f"SELECT customer_id, month,\n  {cols}\nFROM {source}\n{TAG_WINDOW}"
 
 
-def build_tag_table(con: duckdb.DuckDBPyConnection, catalog: TagCatalog, as_of: str,
-                    *, months: int = 24) -> int:
-    """Build customer_month then the `tag_table` (customer × month × tag); returns its row count."""
-    base_cols = build_customer_month(con, as_of, months=months)
+def tag_table_sql(catalog: TagCatalog, source: str = "customer_month") -> str:
+    """The statement that creates `tag_table` (customer × month × tag)."""
+    return f"CREATE OR REPLACE TABLE tag_table AS {tag_select_sql(catalog, source)} ORDER BY customer_id, month"
+
+
+def build_tag_table(con, catalog: TagCatalog, as_of: str, *, months: int = 24) -> int:
+    """Build customer_month then the `tag_table` (customer × month × tag); returns its row count.
+
+    con: a DuckDB connection or an engines.Engine; the tables are created where the engine runs.
+    """
+    engine = as_engine(con)
+    base_cols = build_customer_month(engine, as_of, months=months)
     validate_tags(catalog, base_cols)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE tag_table AS {tag_select_sql(catalog)} ORDER BY customer_id, month")
-    except duckdb.Error as exc:
-        # Find the offending tag so the message names it.
+        engine.run(tag_table_sql(catalog))
+    except Exception:  # duckdb.Error or a Spark AnalysisException: find the tag to name it
         for t in catalog.tags:
             try:
-                con.execute(f"SELECT ({t.expr}) FROM customer_month WINDOW w AS "
-                            "(PARTITION BY customer_id ORDER BY month) LIMIT 1").fetchall()
-            except duckdb.Error as inner:
-                raise InputError(f"{t.id}: {str(inner).splitlines()[0]}",
+                engine.df(f"SELECT ({t.expr}) AS x FROM customer_month {TAG_WINDOW} LIMIT 1")
+            except Exception as inner:
+                raise InputError(f"{t.id}: {str(inner).strip().splitlines()[0]}",
                                  fix="correct the tag's expression in catalog/tags.yaml") from None
         raise
-    return con.execute("SELECT count(*) FROM tag_table").fetchone()[0]
+    return int(engine.df("SELECT count(*) AS n FROM tag_table")["n"].iloc[0])
 
 
 def tag_coverage(con: duckdb.DuckDBPyConnection, catalog: TagCatalog, as_of: str) -> pd.DataFrame:

@@ -73,9 +73,36 @@ def loan_offers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
                        "FROM loan_offers WHERE offered_rate IS NOT NULL AND guide_rate IS NOT NULL").df()
 
 
-POTENTIAL_DRIVERS = ["industry_code", "customer_type", "years_established", "employees"]
-POTENTIAL_LOG_DRIVERS = ["annual_turnover", "annual_inflow", "annual_other_bank_inflow", "annual_tax",
-                         "annual_invoices"]
+POTENTIAL_DRIVERS = ["industry_code", "customer_type", "years_established"]
+# Headcount is long-tailed like the amounts: log1p, so one 500-person firm does not set the slope.
+POTENTIAL_LOG_DRIVERS = ["annual_turnover", "employees", "annual_inflow", "annual_other_bank_inflow",
+                         "annual_tax", "annual_invoices"]
+
+CUSTOMER_TYPE_EN = {"个体工商户": "sole proprietor", "微型企业": "micro enterprise", "小型企业": "small enterprise",
+                    "中型企业": "medium enterprise", "未知": "unknown"}
+DRIVER_LABELS = {  # term → (label_zh, label_en)
+    "years_established": ("成立年限", "Years established"),
+    "log1p(annual_turnover)": ("年营业收入 (对数)", "Annual turnover (log)"),
+    "log1p(employees)": ("员工人数 (对数)", "Employees (log)"),
+    "log1p(annual_inflow)": ("年活期流入 (对数)", "Annual demand inflow (log)"),
+    "log1p(annual_other_bank_inflow)": ("年他行转入 (对数)", "Annual other-bank inflow (log)"),
+    "log1p(annual_tax)": ("年纳税额 (对数)", "Annual tax (log)"),
+    "log1p(annual_invoices)": ("年开票额 (对数)", "Annual invoices (log)"),
+}
+
+
+def driver_label(term: str, language: str = "zh") -> str:
+    """A potential-model term in words, e.g. ``customer_type[小型企业]`` → "Customer type: small enterprise"."""
+    if term in DRIVER_LABELS:
+        return DRIVER_LABELS[term][0 if language == "zh" else 1]
+    if "[" in term and term.endswith("]"):
+        col, level = term[:-1].split("[", 1)
+        if col == "industry_code":
+            return f"行业 {level}" if language == "zh" else f"Industry {'unknown' if level == '未知' else level}"
+        if col == "customer_type":
+            return f"客户类型: {level}" if language == "zh" else f"Customer type: {CUSTOMER_TYPE_EN.get(level, 'other')}"
+        return term if language == "zh" or level.isascii() else f"{col}: other level"
+    return term
 
 
 def score_customers(con: duckdb.DuckDBPyConnection, end_month: str, window_months: int, *,
@@ -97,3 +124,32 @@ def score_customers(con: duckdb.DuckDBPyConnection, end_month: str, window_month
                                    quantile=quantile)
     frame, thresholds = assign_tiers(frame, scheme=scheme)
     return frame, model, thresholds
+
+
+def loan_eligibility(con: duckdb.DuckDBPyConnection, as_of: str, *,
+                     worst_five_class_allowed: int = 2) -> pd.DataFrame:
+    """Who may be offered a loan at `as_of`: one row per customer with the reasons.
+
+    A customer is ineligible when a loan is past due at `as_of` (``overdue``), a loan is
+    classified worse than ``worst_five_class_allowed`` (1 正常, 2 关注, 3 次级 …; ``impaired``),
+    or an abnormal listing, penalty or lawsuit was registered in the 12 months to `as_of`
+    (``registry_risk``: the risk events that suppress offers in the event catalogue).
+    Returns customer_id, overdue, impaired, registry_risk (bool) and eligible.
+    """
+    cols = {r[0] for r in con.execute("DESCRIBE customer_month").fetchall()}
+    reg_terms = [c for c in ("n_abnormal_listing", "n_penalty", "n_lawsuit") if c in cols]
+    registry = (f"coalesce(sum({' + '.join(f'coalesce(cm.{c}, 0)' for c in reg_terms)}), 0) > 0"
+                if reg_terms else "false")
+    overdue = ("coalesce(max(cm.overdue_days_now) FILTER (WHERE cm.month = m.end_m), 0) > 0"
+               if "overdue_days_now" in cols else "false")
+    impaired = (f"coalesce(max(cm.worst_five_class_now) FILTER (WHERE cm.month = m.end_m), 1) "
+                f"> {int(worst_five_class_allowed)}" if "worst_five_class_now" in cols else "false")
+    start = str(pd.Period(as_of, "M") - 11)
+    out = con.execute(f"""
+WITH m AS (SELECT DATE '{as_of}-01' AS end_m)
+SELECT cm.customer_id, {overdue} AS overdue, {impaired} AS impaired, {registry} AS registry_risk
+FROM customer_month cm CROSS JOIN m
+WHERE cm.month BETWEEN DATE '{start}-01' AND DATE '{as_of}-01'
+GROUP BY cm.customer_id
+ORDER BY cm.customer_id""").df()
+    return out.assign(eligible=~(out["overdue"] | out["impaired"] | out["registry_risk"]))
