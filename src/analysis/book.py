@@ -74,7 +74,7 @@ def glossary_markdown(folder: Path) -> str:
              "| 中文 | English | 说明 |", "| --- | --- | --- |"]
     for t in terms:
         if isinstance(t, dict):
-            lines.append(f"| {t.get('zh', '')} | {t.get('en', '')} | {t.get('note_zh', t.get('definition', ''))} |")
+            lines.append(f"| {t.get('zh', '')} | {t.get('en', '')} | {t.get('note_zh') or t.get('note') or t.get('definition', '')} |")
     return "\n".join(lines) + "\n"
 
 
