@@ -7,9 +7,7 @@ From the warehouse tables customer_value (tier, value), tag_table (holdings), cu
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import duckdb
@@ -95,12 +93,7 @@ def _flows_chart(flows: pd.DataFrame, lang: str, as_of: str) -> str | None:
     style.chart_title(ax, t(f"近 {len(x)} 个月活期流入 {style.fmt_money(inflow, 'zh')}",
                             f"{style.fmt_money(inflow, 'en')} into demand accounts over {len(x)} months", lang),
                       t("核心系统", "Core banking", lang), as_of, lang)
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=150, bbox_inches="tight", pad_inches=0.12, facecolor="white")
-    finally:
-        plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return style.figure_data_uri(fig, dpi=150, pad_inches=0.12)
 
 
 _CSS = """

@@ -7,9 +7,7 @@ style, inlined as data URIs, so the page opens anywhere without network access.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,14 +63,7 @@ GROUP BY 1 ORDER BY 1""", [pilot_id]).df()
 # ---------------------------------------------------------------- charts
 
 def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=150, bbox_inches="tight", pad_inches=0.15, facecolor="white")
-    finally:
-        plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return style.figure_data_uri(fig, dpi=150, pad_inches=0.15)
 
 
 def _funnel_chart(total: pd.Series, lang: str, as_of: str) -> str:

@@ -78,14 +78,7 @@ def pptx_to_pdf(pptx: Path, out_dir: Path) -> Path:
 
 
 def _fig_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=200, bbox_inches="tight", pad_inches=0.12, facecolor="white")
-    finally:
-        plt.close(fig)
-    return buf.getvalue()
+    return style.figure_png(fig, dpi=200, pad_inches=0.12)
 
 
 # ---------------------------------------------------------------- charts

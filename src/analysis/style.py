@@ -226,3 +226,24 @@ def fmt_bp(x: float | None, digits: int = 0) -> str:
     if _is_missing(x):
         return MISSING
     return f"{_round(x, digits, 4)} bp"
+
+
+def figure_png(fig, dpi: int = 150, pad_inches: float = 0.12) -> bytes:
+    """PNG bytes of a matplotlib figure on white; closes the figure (every chart is drawn once)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pad_inches=pad_inches, facecolor="white")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def figure_data_uri(fig, dpi: int = 150, pad_inches: float = 0.12) -> str:
+    """The figure as a data: URI, for self-contained html pages."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(figure_png(fig, dpi, pad_inches)).decode("ascii")
