@@ -34,7 +34,8 @@ import yaml
 from analysis import pricing, tags, value
 from analysis.ingest import ingest_inbox
 from analysis.synth.bank import generate_bank
-from analysis.value_data import ValueAssumptions, loan_eligibility, loan_offers, score_customers
+from analysis.value_data import (ValueAssumptions, loan_eligibility, loan_offers, score_customers,
+                                 tier_growth_evidence)
 
 # one group for both truth files: tests of the two modules must not interleave on a worker,
 # or each module-scoped bank is torn down and built again
@@ -74,16 +75,8 @@ def scored(bank, setup):
 def test_backtest_high_potential_grows_more(bank, setup):
     con, _ = bank
     kw, _ = setup
-    t0 = "2021-12"
-    bt, _, _ = score_customers(con, t0, 6, **kw)
-    later6, _, _ = score_customers(con, "2022-06", 6, **kw)
-    later12, _, _ = score_customers(con, "2022-12", 6, **kw)
-    bt = bt[["customer_id", "current_value", "potential_band"]].merge(
-        later6[["customer_id", "current_value"]].rename(columns={"current_value": "v6"}), on="customer_id").merge(
-        later12[["customer_id", "current_value"]].rename(columns={"current_value": "v12"}), on="customer_id")
-    bt = bt.assign(high_potential=bt["potential_band"] == "high", growth_6m=bt["v6"] - bt["current_value"],
-                   growth_12m=bt["v12"] - bt["current_value"])
-    growth = value.tier_growth_backtest(bt, "high_potential", ["growth_6m", "growth_12m"])
+    growth, t0 = tier_growth_evidence(con, "2022-12", **kw)
+    assert t0 == "2021-12"
     assert len(growth) == 2
     assert (growth["ci_low"] > 0).all(), growth
     assert (growth["mean_high"] > growth["mean_rest"]).all()

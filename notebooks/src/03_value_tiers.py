@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from analysis.context import StageContext
 from analysis.catalog import load_yaml
 from analysis import value, pricing, style
-from analysis.value_data import ValueAssumptions, score_customers, loan_offers, loan_eligibility, driver_label
+from analysis.value_data import ValueAssumptions, score_customers, loan_offers, loan_eligibility, driver_label, tier_growth_evidence
 from analysis.privacy import mask_value
 from analysis.report import show_markdown, show_table, show_figure, show_kpis
 from analysis.xlsx import write_sheets
@@ -40,17 +40,9 @@ frame_6, _, _ = score_customers(ctx.con, earlier, p.window_months, assumptions=a
                                 scheme=scheme, quantile=p.quantile)
 migration = value.migration_matrix(frame_6[["customer_id", "tier"]], frame[["customer_id", "tier"]])
 
-# Backtest: rank at t = as_of − 12 on a 6-month window, then compare value growth to t+6 and t+12.
-t0 = str(pd.Period(ctx.as_of, "M") - 12)
-bt, _, _ = score_customers(ctx.con, t0, 6, assumptions=assumptions, ftp=ftp, scheme=scheme, quantile=p.quantile)
-later6, _, _ = score_customers(ctx.con, str(pd.Period(t0, "M") + 6), 6, assumptions=assumptions, ftp=ftp, scheme=scheme, quantile=p.quantile)
-later12, _, _ = score_customers(ctx.con, ctx.as_of, 6, assumptions=assumptions, ftp=ftp, scheme=scheme, quantile=p.quantile)
-bt = bt[["customer_id", "current_value", "potential_band"]].merge(
-    later6[["customer_id", "current_value"]].rename(columns={"current_value": "v6"}), on="customer_id").merge(
-    later12[["customer_id", "current_value"]].rename(columns={"current_value": "v12"}), on="customer_id")
-bt = bt.assign(high_potential=bt["potential_band"] == "high", growth_6m=bt["v6"] - bt["current_value"],
-               growth_12m=bt["v12"] - bt["current_value"])
-growth = value.tier_growth_backtest(bt, "high_potential", ["growth_6m", "growth_12m"])
+# Backtest: customers ranked high-potential a year ago — did they grow more by t+6 and t+12?
+growth, t0 = tier_growth_evidence(ctx.con, ctx.as_of, assumptions=assumptions, ftp=ftp, scheme=scheme,
+                                   quantile=p.quantile)
 
 # Pricing (一户一价) on the pilot loan product.
 guide = float(ctx.con.execute("SELECT guide_rate FROM products WHERE product_id = ?", [p.pricing_product]).fetchone()[0])

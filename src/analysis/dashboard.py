@@ -215,18 +215,23 @@ def render_dashboard(data: DashboardData, *, language: str, bank_name: str, as_o
 """
 
 
+def workspace_dashboard_data(ws):
+    """The pilot's dashboard data read from a workspace's warehouse (read-only); None without a pilot."""
+    p = ws.config().stages.pilot
+    con = duckdb.connect(str(ws.warehouse), read_only=True)
+    try:
+        return dashboard_data(con, pilot_id=p.pilot_id, window_start=p.window_start,
+                              window_end=p.window_end, pre_start=p.pre_start, pre_end=p.pre_end)
+    finally:
+        con.close()
+
+
 def write_dashboard(ws, language: str, out: Path | None = None) -> Path | None:
     """Write reports/pilot_dashboard.html for a workspace; None when there is no pilot list."""
     from .catalog import load_event_catalog
 
     cfg = ws.config()
-    p = cfg.stages.pilot
-    con = duckdb.connect(str(ws.warehouse), read_only=True)
-    try:
-        data = dashboard_data(con, pilot_id=p.pilot_id, window_start=p.window_start,
-                              window_end=p.window_end, pre_start=p.pre_start, pre_end=p.pre_end)
-    finally:
-        con.close()
+    data = workspace_dashboard_data(ws)
     if data is None:
         return None
     try:

@@ -543,17 +543,9 @@ def write_deck(ws, results: dict[str, dict | None], language: str, out: Path | N
     tier_labels = {d["id"]: (d["label_zh"], d["label_en"]) for d in load_yaml("tiers.yaml", cat)["tiers"]}
     funnel = None
     if ws.warehouse.exists():
-        import duckdb
+        from .dashboard import workspace_dashboard_data
 
-        from .dashboard import dashboard_data
-
-        p = cfg.stages.pilot
-        con = duckdb.connect(str(ws.warehouse), read_only=True)
-        try:
-            data = dashboard_data(con, pilot_id=p.pilot_id, window_start=p.window_start,
-                                  window_end=p.window_end, pre_start=p.pre_start, pre_end=p.pre_end)
-        finally:
-            con.close()
+        data = workspace_dashboard_data(ws)
         funnel = None if data is None else data.total.iloc[0].to_dict()
     slides = deck_slides(results, language, cfg.as_of, labels, tag_labels, tier_labels, funnel)
     logo = ws.root / cfg.bank.logo if cfg.bank.logo else None

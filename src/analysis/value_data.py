@@ -153,3 +153,25 @@ WHERE cm.month BETWEEN DATE '{start}-01' AND DATE '{as_of}-01'
 GROUP BY cm.customer_id
 ORDER BY cm.customer_id""").df()
     return out.assign(eligible=~(out["overdue"] | out["impaired"] | out["registry_risk"]))
+
+
+def tier_growth_evidence(con: duckdb.DuckDBPyConnection, as_of: str, *, assumptions: ValueAssumptions,
+                         ftp, scheme, quantile: float = 0.8, window_months: int = 6):
+    """Backtest of the potential ranking: rank customers at t = as_of − 12 on a `window_months` window,
+    then compare the growth of annual value to t+6 and t+12 of the high-potential band vs the rest.
+
+    Returns (growth table of value.tier_growth_backtest with Welch intervals, t as YYYY-MM).
+    """
+    from .value import tier_growth_backtest
+
+    t0 = str(pd.Period(as_of, "M") - 12)
+    kw = dict(assumptions=assumptions, ftp=ftp, scheme=scheme, quantile=quantile)
+    base, _, _ = score_customers(con, t0, window_months, **kw)
+    later6, _, _ = score_customers(con, str(pd.Period(t0, "M") + 6), window_months, **kw)
+    later12, _, _ = score_customers(con, as_of, window_months, **kw)
+    bt = base[["customer_id", "current_value", "potential_band"]].merge(
+        later6[["customer_id", "current_value"]].rename(columns={"current_value": "v6"}), on="customer_id").merge(
+        later12[["customer_id", "current_value"]].rename(columns={"current_value": "v12"}), on="customer_id")
+    bt = bt.assign(high_potential=bt["potential_band"] == "high", growth_6m=bt["v6"] - bt["current_value"],
+                   growth_12m=bt["v12"] - bt["current_value"])
+    return tier_growth_backtest(bt, "high_potential", ["growth_6m", "growth_12m"]), t0
