@@ -7,6 +7,7 @@ import re
 import string
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
@@ -246,3 +247,34 @@ def test_product_catalogue_rejects_unknown_tag():
     raw["products"][0]["tags"] = ["no_such_tag"]
     with pytest.raises(ValueError, match="DEP_BASIC: unknown product tag"):
         ProductCatalog.model_validate(raw)
+
+
+def test_tag_table_in_customer_batches_equals_one_pass(bank, tag_catalog, monkeypatch):
+    """A large bank builds its tag table in batches of customers (memory); every value must be
+    the same as in one pass."""
+    con, n_rows = bank
+    keys = "ORDER BY customer_id, month"
+    whole_cm = con.execute(f"SELECT * FROM customer_month {keys}").df()
+    whole = con.execute(f"SELECT * FROM tag_table {keys}").df()
+    customers = con.execute("SELECT count(*) FROM customers").fetchone()[0]
+    monkeypatch.setattr(tagmod, "BATCH_CUSTOMERS", customers // 4 + 1)     # → 4 batches
+    engine = tagmod.as_engine(con)
+    batches = tagmod.customer_batches(engine)
+    assert len(batches) == 4
+    statements = tagmod._tag_table_batches(engine, tag_catalog)
+    assert tagmod.cross_customer_tags(tag_catalog) == ["deposit_pct_rank_branch"]   # ranks within a branch
+    assert [s.split()[0] for s in statements] == ["CREATE"] * 2 + ["INSERT"] * 3 + ["DROP"]
+    con.execute("CREATE SCHEMA IF NOT EXISTS batch_check")
+    con.execute("SET search_path = 'batch_check,main'")
+    try:
+        assert tagmod.build_tag_table(con, tag_catalog, AS_OF) == n_rows
+        batched_cm = con.execute(f"SELECT * FROM batch_check.customer_month {keys}").df()
+        batched = con.execute(f"SELECT * FROM batch_check.tag_table {keys}").df()
+        # batches are inserted in customer order, so the table is stored in the same order
+        stored = con.execute("SELECT customer_id, month FROM batch_check.tag_table").df()
+    finally:
+        con.execute("RESET search_path")
+        con.execute("DROP SCHEMA batch_check CASCADE")
+    pd.testing.assert_frame_equal(whole_cm, batched_cm)
+    pd.testing.assert_frame_equal(whole, batched)
+    pd.testing.assert_frame_equal(stored, whole_cm[["customer_id", "month"]])

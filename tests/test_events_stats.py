@@ -58,3 +58,50 @@ def test_no_comparison_hits_uses_haldane_anscombe_worked_example():
     z = 1.959963984540054
     assert np.isclose(r.ci_low, r.lift * np.exp(-z * se)) and np.isclose(r.ci_high, r.lift * np.exp(z * se))
     assert np.isclose(r.p_value, 2 * (1 - __import__("scipy").stats.norm.cdf(np.log(r.lift) / se)))
+
+
+def test_median_from_counts_equals_pandas_median_of_the_expanded_sample():
+    from analysis.events import _median_from_counts
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        counts = {v: int(rng.integers(0, 4)) for v in (1, 2, 3)}
+        sample = pd.Series([v for v, c in counts.items() for _ in range(c)], dtype=float)
+        expected = sample.median()
+        got = _median_from_counts(counts)
+        assert (np.isnan(expected) and np.isnan(got)) or got == expected, (counts, got, expected)
+
+
+def test_backtest_in_customer_batches_equals_one_pass(tmp_path, monkeypatch):
+    """The per-event sums are added over customer batches; batching must not change any number."""
+    import duckdb
+
+    from analysis import events as evmod
+    from analysis.catalog import EventCatalog, EventDef
+
+    rng = np.random.default_rng(7)
+    con = duckdb.connect()
+    months = pd.period_range("2022-01", "2022-12", freq="M").to_timestamp()
+    n = 600
+    grid = pd.DataFrame([(c, m) for c in range(n) for m in months], columns=["customer_id", "month"])
+    grid["customer_id"] = "C" + grid["customer_id"].astype(str)
+    grid["holds_p1"] = (rng.random(len(grid)) < 0.1).astype(int)
+    trig = grid[["customer_id", "month"]].copy()
+    trig["EV_A"] = rng.random(len(grid)) < 0.2
+    trig["EV_B"] = rng.random(len(grid)) < 0.05
+    starts = grid.sample(400, random_state=1)[["customer_id", "month"]].rename(columns={"month": "start_month"})
+    starts["product_id"] = "P1"
+    for name, frame in (("customer_month", grid), ("event_triggers", trig), ("product_starts", starts)):
+        con.register("_f", frame)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _f")
+        con.unregister("_f")
+    con.execute("UPDATE customer_month SET month = CAST(month AS DATE)")
+    cat = EventCatalog(version=1, events=[
+        EventDef(id=e, label_zh=e, label_en=e, category="cross_sell", trigger="true", target_products=["P1"],
+                 script_zh="{name}", script_en="{name}") for e in ("EV_A", "EV_B")])
+    one, m1 = evmod.backtest_events(con, cat, "2022-12", window=3, n_months=6, min_triggers=1)
+    monkeypatch.setattr(evmod, "_CUSTOMERS_PER_BATCH", 97)
+    many, m2 = evmod.backtest_events(con, cat, "2022-12", window=3, n_months=6, min_triggers=1)
+    pd.testing.assert_frame_equal(one, many)
+    pd.testing.assert_frame_equal(m1, m2)
+    assert one["triggers"].sum() > 0 and one["hits"].sum() > 0

@@ -27,7 +27,8 @@ params = ctx.config.stages.tag_design
 catalog = load_tag_catalog(ctx.workspace.catalog)
 event_catalog = load_event_catalog(ctx.workspace.catalog)
 product_catalog = load_product_catalog(ctx.workspace.catalog)
-n_rows = tagmod.build_tag_table(ctx.con, catalog, ctx.as_of)
+# The customer × month tag table is the heavy step: it runs where engagement.yaml says (DuckDB or Spark).
+n_rows = ctx.build_on_engine(lambda con: tagmod.build_tag_table(con, catalog, ctx.as_of), "customer_month", "tag_table")
 evaluation = tagmod.evaluate_tags(ctx.con, catalog, ctx.as_of, target_products=params.target_products,
                                   window=params.target_window_months)
 n_customers = ctx.con.execute("SELECT count(DISTINCT customer_id) FROM tag_table").fetchone()[0]

@@ -23,7 +23,7 @@ catalog = load_event_catalog(ctx.workspace.catalog)
 tag_ids = [r[0] for r in ctx.con.execute("DESCRIBE tag_table").fetchall()]
 products = [r[0] for r in ctx.con.execute("SELECT product_id FROM products").fetchall()]
 evmod.validate_events(catalog, tag_ids, products)
-evmod.build_event_triggers(ctx.con, catalog)
+ctx.build_on_engine(lambda con: evmod.build_event_triggers(con, catalog), "event_triggers", "product_starts")
 # The backtest recomputes every trigger on the data truncated at its last month and rejects any
 # event whose past triggers change (it would be reading the outcome window).
 card, monthly = evmod.backtest_events(ctx.con, catalog, ctx.as_of, window=p.outcome_window_months,

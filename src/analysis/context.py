@@ -46,6 +46,7 @@ class StageContext:
     language: str
     config: Engagement
     _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+    _engine: object | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, workspace: str, run_dir: str = "", language: str | None = None) -> "StageContext":
@@ -61,7 +62,37 @@ class StageContext:
             self._con = duckdb.connect(str(self.workspace.warehouse))
         return self._con
 
+    @property
+    def engine(self):
+        """Where the heavy stage SQL runs: `engine:` in engagement.yaml (DuckDB, or Spark for a
+        bank that outgrows one machine); see analysis.engines."""
+        if self._engine is None:
+            from .engines import engine_for
+
+            self._engine = engine_for(self.config, self.con, scratch=self.run_dir / "spark")
+        return self._engine
+
+    def build_on_engine(self, build, *tables: str):
+        """Run `build(con)` on the engagement's engine and return its result.
+
+        On DuckDB, con is the warehouse itself. On Spark, con runs the same SQL on the cluster and
+        the `tables` it created are then copied into the warehouse, so the rest of the notebook
+        (small aggregates, charts) reads them locally and identically on either engine.
+        """
+        engine = self.engine
+        if engine.name == "duckdb":
+            return build(self.con)
+        from .engines import copy_to_duckdb
+
+        result = build(engine.con)
+        for table in tables:
+            copy_to_duckdb(engine, table, self.con, self.run_dir / "spark" / "out")
+        return result
+
     def close(self) -> None:
+        if self._engine is not None and getattr(self._engine, "name", "") == "spark":
+            self._engine.spark.stop()
+        self._engine = None
         if self._con is not None:
             self._con.close()
             self._con = None

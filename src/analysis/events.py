@@ -47,8 +47,7 @@ CREATE OR REPLACE TABLE event_triggers AS
 SELECT customer_id, month,
   {cols}
 FROM tag_table
-WINDOW w AS (PARTITION BY customer_id ORDER BY month)
-ORDER BY customer_id, month""")
+WINDOW w AS (PARTITION BY customer_id ORDER BY month)""")   # no ORDER BY: every reader aggregates or sorts
     build_product_starts(con)
 
 
@@ -155,49 +154,127 @@ def backtest_months(con: duckdb.DuckDBPyConnection, as_of: str, window: int, n_m
     return str(first), str(last)
 
 
-def _event_customer_counts_sql(ev: EventDef, first: str, last: str, window: int) -> str:
-    targets = ", ".join("'" + p.replace("'", "''") + "'" for p in ev.target_products)
-    not_holding = " AND ".join(f"cm.{product_column(p)} = 0" for p in ev.target_products)
-    return f"""
-SELECT '{ev.id}' AS event_id, x.customer_id,
-  sum(CASE WHEN x.trig THEN 1 ELSE 0 END) AS m,
-  sum(CASE WHEN x.trig AND x.hit THEN 1 ELSE 0 END) AS a,
-  sum(CASE WHEN NOT x.trig THEN 1 ELSE 0 END) AS k,
-  sum(CASE WHEN NOT x.trig AND x.hit THEN 1 ELSE 0 END) AS b,
-  min(CASE WHEN x.trig AND x.hit THEN x.lead_months END) AS lead_months
-FROM (
-  SELECT et.customer_id, et.month, et.{ev.id} AS trig,
-    o.first_start IS NOT NULL AS hit,
-    datediff('month', et.month, o.first_start) AS lead_months
-  FROM event_triggers et
-  JOIN customer_month cm USING (customer_id, month)
-  LEFT JOIN LATERAL (
-    SELECT min(ps.start_month) AS first_start FROM product_starts ps
-    WHERE ps.customer_id = et.customer_id AND ps.product_id IN ({targets})
-      AND ps.start_month > et.month AND ps.start_month <= et.month + INTERVAL {window} MONTH
-  ) o ON true
-  WHERE et.month BETWEEN DATE '{first}-01' AND DATE '{last}-01' AND {not_holding}
-) x GROUP BY x.customer_id"""
+# Per customer-month and event, the backtest needs one of five states; coded in one small integer
+# so that every later aggregate is a count over one column:
+# 0 holds a target product already (not eligible), 1 not triggered / no take-up,
+# 2 not triggered / take-up, 3 triggered / no take-up, 4 triggered / take-up.
+_CUSTOMERS_PER_BATCH = 250_000
 
 
-def _monthly_sql(ev: EventDef, first: str, last: str, window: int) -> str:
-    targets = ", ".join("'" + p.replace("'", "''") + "'" for p in ev.target_products)
-    not_holding = " AND ".join(f"cm.{product_column(p)} = 0" for p in ev.target_products)
-    return f"""
-SELECT '{ev.id}' AS event_id, et.month,
-  sum(CASE WHEN et.{ev.id} THEN 1 ELSE 0 END) AS triggers,
-  sum(CASE WHEN et.{ev.id} AND h.hit THEN 1 ELSE 0 END) AS hits,
-  sum(CASE WHEN NOT et.{ev.id} THEN 1 ELSE 0 END) AS n_base,
-  sum(CASE WHEN NOT et.{ev.id} AND h.hit THEN 1 ELSE 0 END) AS hits_base
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _build_backtest_base(con, events: list[EventDef], first: str, last: str, window: int) -> dict[str, str]:
+    """Create `backtest_base`: (customer_id, month, one state code per event, one lead per target product).
+
+    One range join finds, per customer-month of the backtest and per target product, the months
+    to its first take-up in (t, t+W]; the events then only read columns. Returns product → column.
+    """
+    products = sorted({p for e in events for p in e.target_products})
+    lead_col = {p: f"lead_{i}" for i, p in enumerate(products)}
+    months = f"BETWEEN DATE '{first}-01' AND DATE '{last}-01'"
+    leads = ",\n  ".join(
+        f"min(CASE WHEN ps.product_id = {_sql_str(p)} THEN datediff('month', cm.month, ps.start_month) END) AS {c}"
+        for p, c in lead_col.items())
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE backtest_takeups AS
+SELECT cm.customer_id, cm.month,
+  {leads}
+FROM customer_month cm
+JOIN product_starts ps ON ps.customer_id = cm.customer_id
+  AND ps.start_month > cm.month AND ps.start_month <= cm.month + INTERVAL {int(window)} MONTH
+WHERE cm.month {months} AND ps.product_id IN ({", ".join(_sql_str(p) for p in products)})
+GROUP BY cm.customer_id, cm.month""")
+    codes = []
+    for ev in events:
+        eligible = " AND ".join(f"cm.{product_column(p)} = 0" for p in ev.target_products)
+        hit = " OR ".join(f"o.{lead_col[p]} IS NOT NULL" for p in ev.target_products)
+        codes.append(f"CASE WHEN NOT coalesce(({eligible}), false) THEN 0 "
+                     f"WHEN et.{ev.id} THEN (CASE WHEN {hit} THEN 4 ELSE 3 END) "
+                     f"ELSE (CASE WHEN {hit} THEN 2 ELSE 1 END) END AS {ev.id}")
+    leads_out = ", ".join(f"o.{c}" for c in lead_col.values())
+    codes_out = ",\n  ".join(codes)
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE backtest_base AS
+SELECT et.customer_id, et.month,
+  {leads_out},
+  {codes_out}
 FROM event_triggers et
-JOIN customer_month cm USING (customer_id, month)
-LEFT JOIN LATERAL (
-  SELECT count(*) > 0 AS hit FROM product_starts ps
-  WHERE ps.customer_id = et.customer_id AND ps.product_id IN ({targets})
-    AND ps.start_month > et.month AND ps.start_month <= et.month + INTERVAL {window} MONTH
-) h ON true
-WHERE et.month BETWEEN DATE '{first}-01' AND DATE '{last}-01' AND {not_holding}
-GROUP BY et.month"""
+JOIN customer_month cm ON cm.customer_id = et.customer_id AND cm.month = et.month
+LEFT JOIN backtest_takeups o ON o.customer_id = et.customer_id AND o.month = et.month
+WHERE et.month {months}""")
+    return lead_col
+
+
+# Per customer i and event: m triggered months, a of them followed by take-up; k eligible months
+# not triggered, b of them followed by take-up. The clustered variance needs only these sums over
+# customers (see clustered_lift_from_sums), so the per-customer rows never leave the database.
+_TOTALS = ("A", "M", "B", "K")            # Σa, Σm, Σb, Σk
+_CROSS = ("aa", "mm", "am", "bb", "kk", "bk", "ab", "ak", "mb", "mk")   # Σa², Σm², Σa·m, …
+
+
+def _customer_sums_sql(events: list[EventDef], lead_col: dict[str, str], window: int, where: str) -> str:
+    inner, outer = [], []
+    for j, ev in enumerate(events):
+        c = ev.id
+        leads = [lead_col[p] for p in ev.target_products]
+        lead = f"least({', '.join(leads)})" if len(leads) > 1 else leads[0]   # Spark: least needs two
+        inner.append(f"count_if({c} >= 3) AS m{j}, count_if({c} = 4) AS a{j}, "
+                     f"count_if({c} = 1 OR {c} = 2) AS k{j}, count_if({c} = 2) AS b{j}, "
+                     f"min(CASE WHEN {c} = 4 THEN {lead} END) AS l{j}")
+        sums = [f"sum({t.lower()}{j}) AS {t}_{j}" for t in _TOTALS]
+        sums += [f"sum({x}{j} * {y}{j}) AS {x}{y}_{j}" for x, y in _CROSS]
+        sums.append(f"count_if(m{j} + k{j} > 0) AS G_{j}")
+        sums.append(f"count_if(m{j} > 0) AS T_{j}")
+        sums += [f"count_if(l{j} = {d}) AS L{d}_{j}" for d in range(1, window + 1)]
+        outer.append(", ".join(sums))
+    return (f"SELECT {', '.join(outer)}\nFROM (SELECT customer_id, {', '.join(inner)}\n"
+            f"  FROM backtest_base WHERE {where} GROUP BY customer_id) c")
+
+
+def _median_from_counts(counts: dict[int, int]) -> float:
+    """Median of a sample given as value → count (as pandas' median of the expanded sample)."""
+    n = sum(counts.values())
+    if n == 0:
+        return float("nan")
+    values = sorted(v for v, c in counts.items() if c)
+
+    def at(pos: int) -> int:
+        seen = 0
+        for v in values:
+            seen += counts[v]
+            if pos < seen:
+                return v
+        raise IndexError(pos)
+
+    return float(at((n - 1) // 2)) if n % 2 else (at(n // 2 - 1) + at(n // 2)) / 2
+
+
+def _event_sums(con, events: list[EventDef], lead_col: dict[str, str], window: int) -> list[dict]:
+    """Per event, the customer-level sums over all customers of the backtest (in customer batches
+    on DuckDB so the per-customer aggregate of ~100 events fits in memory at a million customers)."""
+    batches = 1
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        customers = con.execute("SELECT count(DISTINCT customer_id) FROM backtest_base").fetchone()[0]
+        batches = max(1, -(-customers // _CUSTOMERS_PER_BATCH))
+    names = [*_TOTALS, *_CROSS, "G", "T", *(f"L{d}" for d in range(1, window + 1))]
+    totals = [dict.fromkeys(names, 0) for _ in events]
+    for i in range(batches):
+        where = "true" if batches == 1 else f"hash(customer_id) % {batches} = {i}"
+        row = con.execute(_customer_sums_sql(events, lead_col, window, where)).fetchone()
+        for j, tot in enumerate(totals):
+            for name in names:
+                tot[name] += int(row[names.index(name) + j * len(names)] or 0)
+    return totals
+
+
+def _monthly_sql(events: list[EventDef]) -> str:
+    cols = ",\n  ".join(
+        f"count_if({e.id} >= 3) AS triggers_{j}, count_if({e.id} = 4) AS hits_{j}, "
+        f"count_if({e.id} = 1 OR {e.id} = 2) AS n_base_{j}, count_if({e.id} = 2) AS hits_base_{j}"
+        for j, e in enumerate(events))
+    return f"SELECT month, {cols}\nFROM backtest_base GROUP BY month ORDER BY month"
 
 
 @dataclass(frozen=True)
@@ -218,7 +295,20 @@ def clustered_lift(a, m, b, k, alpha: float = 0.05) -> ClusteredLift:
     statsmodels' Poisson GLM (log link, regressor = triggered) with cov_type='cluster'.
     """
     a, m, b, k = (np.asarray(v, dtype=float) for v in (a, m, b, k))
-    A, M, B, K = a.sum(), m.sum(), b.sum(), k.sum()
+    sums = {"A": a.sum(), "M": m.sum(), "B": b.sum(), "K": k.sum(), "G": len(a)}
+    columns = {"a": a, "m": m, "b": b, "k": k}
+    for x, y in _CROSS:
+        sums[x + y] = float((columns[x] * columns[y]).sum())
+    return clustered_lift_from_sums(sums, alpha)
+
+
+def clustered_lift_from_sums(s: dict, alpha: float = 0.05) -> ClusteredLift:
+    """`clustered_lift` from the customer-level sums A=Σa, M=Σm, B=Σb, K=Σk, the cross sums
+    aa=Σa², am=Σa·m, … and G customers — what the database returns, so per-customer rows stay there.
+
+    Σ(a − p1·m)² = Σa² − 2·p1·Σam + p1²·Σm², and likewise for the other residual sums.
+    """
+    A, M, B, K, g = (float(s[n]) for n in ("A", "M", "B", "K", "G"))
     z = sps.norm.ppf(1 - alpha / 2)
     if A > 0 and B == 0 and M > 0 and K > 0:
         # No comparison customer converted: the ratio is infinite and log p0 has no variance. Use the
@@ -233,10 +323,11 @@ def clustered_lift(a, m, b, k, alpha: float = 0.05) -> ClusteredLift:
         lift = (A / M) / (B / K) if M and K and B else float("nan")
         return ClusteredLift(lift, float("nan"), float("nan"), float("nan"), float("nan"))
     p1, p0 = A / M, B / K
-    r1, r0 = a - p1 * m, b - p0 * k
-    g = len(a)
+    r1r1 = s["aa"] - 2 * p1 * s["am"] + p1 * p1 * s["mm"]
+    r0r0 = s["bb"] - 2 * p0 * s["bk"] + p0 * p0 * s["kk"]
+    r1r0 = s["ab"] - p0 * s["ak"] - p1 * s["mb"] + p1 * p0 * s["mk"]
     scale = g / (g - 1) if g > 1 else 1.0
-    var = scale * ((r1 ** 2).sum() / A ** 2 + (r0 ** 2).sum() / B ** 2 - 2 * (r1 * r0).sum() / (A * B))
+    var = scale * (r1r1 / A ** 2 + r0r0 / B ** 2 - 2 * r1r0 / (A * B))
     se = float(np.sqrt(max(var, 0.0)))
     log_lift = np.log(p1 / p0)
     p = float(2 * sps.norm.sf(abs(log_lift) / se)) if se > 0 else float("nan")
@@ -254,23 +345,30 @@ def backtest_events(con: duckdb.DuckDBPyConnection, catalog: EventCatalog, as_of
     coverage, lead_time_months, months_lift_above_1, point_in_time, selected, reason.
     tag_catalog: when given, `point_in_time_check` runs at the last backtest month and every event
     whose past triggers change is rejected ('leaks future data'); `leaking` adds ids known to leak.
+    All events are counted in one pass over `backtest_base` (see `_build_backtest_base`).
     """
     first, last = backtest_months(con, as_of, window, n_months)
     leaks = set(leaking or [])
     if tag_catalog is not None:
         leaks |= set(point_in_time_check(con, catalog, last, tag_catalog))
     events = [e for e in catalog.events if not e.suppresses_offers]
-    per_customer = con.execute(" UNION ALL ".join(
-        _event_customer_counts_sql(e, first, last, window) for e in events)).df()
-    monthly = con.execute(" UNION ALL ".join(_monthly_sql(e, first, last, window) for e in events)).df()
+    lead_col = _build_backtest_base(con, events, first, last, window)
+    sums = _event_sums(con, events, lead_col, window)
+    wide = con.execute(_monthly_sql(events)).df()
     n_customers = con.execute("SELECT count(DISTINCT customer_id) FROM customer_month "
                               f"WHERE month BETWEEN DATE '{first}-01' AND DATE '{last}-01'").fetchone()[0]
+    con.execute("DROP TABLE IF EXISTS backtest_base")
+    con.execute("DROP TABLE IF EXISTS backtest_takeups")
+    monthly = pd.concat([
+        pd.DataFrame({"event_id": ev.id, "month": wide["month"],
+                      **{c: wide[f"{c}_{j}"].astype("int64") for c in ("triggers", "hits", "n_base", "hits_base")}})
+        for j, ev in enumerate(events)], ignore_index=True)
+    monthly = monthly[(monthly["triggers"] + monthly["n_base"]) > 0].reset_index(drop=True)
     rows = []
-    for ev in events:
-        d = per_customer[per_customer["event_id"] == ev.id]
-        cl = clustered_lift(d["a"], d["m"], d["b"], d["k"])
-        trig, hits = int(d["m"].sum()), int(d["a"].sum())
-        base_n, base_hits = int(d["k"].sum()), int(d["b"].sum())
+    for j, ev in enumerate(events):
+        s = sums[j]
+        cl = clustered_lift_from_sums(s)
+        trig, hits, base_n, base_hits = s["M"], s["A"], s["K"], s["B"]
         lo, hi = wilson_interval(hits, trig) if trig else (float("nan"), float("nan"))
         mo = monthly[monthly["event_id"] == ev.id]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -278,13 +376,13 @@ def backtest_events(con: duckdb.DuckDBPyConnection, catalog: EventCatalog, as_of
         rows.append({
             "event_id": ev.id, "label_zh": ev.label_zh, "label_en": ev.label_en, "category": ev.category,
             "target_products": ",".join(ev.target_products),
-            "triggers": trig, "customers_triggered": int((d["m"] > 0).sum()), "hits": hits,
+            "triggers": trig, "customers_triggered": s["T"], "hits": hits,
             "hit_rate": hits / trig if trig else float("nan"), "hit_rate_ci_low": lo, "hit_rate_ci_high": hi,
             "base_n": base_n, "base_hits": base_hits,
             "base_rate": base_hits / base_n if base_n else float("nan"),
             "lift": cl.lift, "lift_ci_low": cl.ci_low, "lift_ci_high": cl.ci_high, "p_value": cl.p_value,
-            "monthly_volume": trig / n_months, "coverage": (d["m"] > 0).sum() / n_customers if n_customers else 0.0,
-            "lead_time_months": float(d["lead_months"].median()) if d["lead_months"].notna().any() else float("nan"),
+            "monthly_volume": trig / n_months, "coverage": s["T"] / n_customers if n_customers else 0.0,
+            "lead_time_months": _median_from_counts({d: s[f"L{d}"] for d in range(1, window + 1)}),
             "months_lift_above_1": float((mlift > 1).mean()) if len(mlift) else float("nan"),
         })
     card = pd.DataFrame(rows)
