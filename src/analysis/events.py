@@ -254,8 +254,10 @@ def _median_from_counts(counts: dict[int, int]) -> float:
 def _event_sums(con, events: list[EventDef], lead_col: dict[str, str], window: int) -> list[dict]:
     """Per event, the customer-level sums over all customers of the backtest (in customer batches
     on DuckDB so the per-customer aggregate of ~100 events fits in memory at a million customers)."""
+    from .engines import SparkConnection
+
     batches = 1
-    if isinstance(con, duckdb.DuckDBPyConnection):
+    if not isinstance(con, SparkConnection):     # Spark partitions the aggregate itself
         customers = con.execute("SELECT count(DISTINCT customer_id) FROM backtest_base").fetchone()[0]
         batches = max(1, -(-customers // _CUSTOMERS_PER_BATCH))
     names = [*_TOTALS, *_CROSS, "G", "T", *(f"L{d}" for d in range(1, window + 1))]
