@@ -278,3 +278,24 @@ def test_tag_table_in_customer_batches_equals_one_pass(bank, tag_catalog, monkey
     pd.testing.assert_frame_equal(whole_cm, batched_cm)
     pd.testing.assert_frame_equal(whole, batched)
     pd.testing.assert_frame_equal(stored, whole_cm[["customer_id", "month"]])
+
+
+def test_lagged_tags_equal_the_lag_of_their_tag(bank):
+    """Triggers read look-back tags instead of calling lag() themselves (a window in a trigger made
+    the trigger pass sort every tag column: 3× slower at 100,000 customers). Each such tag must be
+    exactly the lag of the tag it stands for."""
+    con, _ = bank
+    pairs = {"td_avg_prev": "lag(td_avg) OVER w",
+             "deposit_avg_12m_ago": "lag(deposit_avg, 12) OVER w",
+             "n_payroll_3m_before": "lag(n_payroll_3m, 3) OVER w",
+             "digital_share_3m_before": "lag(digital_share_3m, 3) OVER w"}
+    for tag, lagged in pairs.items():
+        differ, present = con.execute(
+            f"SELECT count_if({tag} IS DISTINCT FROM x), count_if({tag} IS NOT NULL) FROM "
+            f"(SELECT {tag}, {lagged} AS x FROM tag_table WINDOW w AS (PARTITION BY customer_id ORDER BY month))"
+        ).fetchone()
+        assert differ == 0 and present > 0, tag
+
+
+def test_no_trigger_needs_a_window(event_catalog):
+    assert [e.id for e in event_catalog.events if " OVER " in e.trigger.upper()] == []
