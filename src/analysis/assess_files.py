@@ -40,6 +40,7 @@ from analysis.assessment import (DIMENSION_LABELS, FINDING_COLUMNS, FULLWIDTH_PA
 from analysis.errors import InputError
 from analysis.privacy import mask_value
 from analysis.readers import prepare_text, prepare_xlsx
+from analysis.sqltext import sql_string as _lit
 
 TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".asc", ".dat", ".psv", ".del"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -139,8 +140,6 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def sniff_kind(path: Path) -> str:

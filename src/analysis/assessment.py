@@ -41,6 +41,7 @@ import pandas as pd
 from analysis.errors import InputError
 from analysis.privacy import id_check_digit, mask_value, uscc_check_char
 from analysis.schema import Column, Schema, Table, load_schema
+from analysis.sqltext import sql_string as _lit
 from analysis.stats import PSI_SHIFT_FROM, psi_from_shares
 from analysis.style import fmt_pct
 
@@ -558,8 +559,6 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _type_family(duckdb_type: str) -> str:

@@ -19,6 +19,7 @@ from scipy import stats as sps
 from .catalog import EventCatalog, EventDef, TagCatalog
 from .errors import InputError
 from .sqlsafety import check_expression
+from .sqltext import sql_string
 from .stats import benjamini_hochberg, wilson_interval
 from .tags import build_product_starts, build_tag_table, product_column
 
@@ -161,10 +162,6 @@ def backtest_months(con: duckdb.DuckDBPyConnection, as_of: str, window: int, n_m
 _CUSTOMERS_PER_BATCH = 250_000
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _build_backtest_base(con, events: list[EventDef], first: str, last: str, window: int) -> dict[str, str]:
     """Create `backtest_base`: (customer_id, month, one state code per event, one lead per target product).
 
@@ -175,7 +172,7 @@ def _build_backtest_base(con, events: list[EventDef], first: str, last: str, win
     lead_col = {p: f"lead_{i}" for i, p in enumerate(products)}
     months = f"BETWEEN DATE '{first}-01' AND DATE '{last}-01'"
     leads = ",\n  ".join(
-        f"min(CASE WHEN ps.product_id = {_sql_str(p)} THEN datediff('month', cm.month, ps.start_month) END) AS {c}"
+        f"min(CASE WHEN ps.product_id = {sql_string(p)} THEN datediff('month', cm.month, ps.start_month) END) AS {c}"
         for p, c in lead_col.items())
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE backtest_takeups AS
@@ -184,7 +181,7 @@ SELECT cm.customer_id, cm.month,
 FROM customer_month cm
 JOIN product_starts ps ON ps.customer_id = cm.customer_id
   AND ps.start_month > cm.month AND ps.start_month <= cm.month + INTERVAL {int(window)} MONTH
-WHERE cm.month {months} AND ps.product_id IN ({", ".join(_sql_str(p) for p in products)})
+WHERE cm.month {months} AND ps.product_id IN ({", ".join(sql_string(p) for p in products)})
 GROUP BY cm.customer_id, cm.month""")
     codes = []
     for ev in events:

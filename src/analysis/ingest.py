@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from .errors import InputError
 from .readers import PreparedText, file_sha256, normalise_name, prepare_text, prepare_xlsx
 from .schema import Column, Schema, Table, load_schema
+from .sqltext import sql_string as _lit
 
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | {".xlsx", ".parquet"}
@@ -122,8 +123,6 @@ def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _list(items: tuple[str, ...]) -> str:

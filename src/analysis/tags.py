@@ -17,6 +17,7 @@ from .catalog import TagCatalog
 from .engines import as_engine
 from .errors import InputError
 from .sqlsafety import check_expression
+from .sqltext import sql_string
 
 DEMAND = "('基本存款账户', '一般存款账户')"
 DEPOSIT = "('基本存款账户', '一般存款账户', '定期存款', '协定存款', '保证金账户')"
@@ -65,7 +66,7 @@ def customer_month_sql(as_of: str, months: int, products: list[str], optional_ta
     # common spelling with Spark, and the grid is at most a few dozen rows.
     grid_rows = ", ".join(f"(DATE '{m}', DATE '{e}')" for m, e in month_grid(as_of, months))
     holds = ",\n".join(
-        f"  max(CASE WHEN product_id = '{p.replace(chr(39), chr(39) * 2)}' THEN 1 ELSE 0 END) AS {product_column(p)}"
+        f"  max(CASE WHEN product_id = {sql_string(p)} THEN 1 ELSE 0 END) AS {product_column(p)}"
         for p in products)
     statements = [
         f"""
@@ -268,15 +269,12 @@ def customer_batches(engine) -> list[str] | None:
     qs = ", ".join(f"{i / k!r}" for i in range(1, k))
     cuts = engine.df(f"SELECT quantile_disc(customer_id, [{qs}]) AS q FROM customers")["q"].iloc[0]
     cuts = sorted(set(cuts))
-    lit = [_sql_literal(c) for c in cuts]
+    lit = [sql_string(c) for c in cuts]
     out = [f"customer_id < {lit[0]}"]
     out += [f"customer_id >= {a} AND customer_id < {b}" for a, b in zip(lit, lit[1:])]
     out.append(f"customer_id >= {lit[-1]}")
     return out
 
-
-def _sql_literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def validate_tags(catalog: TagCatalog, base_columns: list[str]) -> None:
@@ -389,7 +387,7 @@ def tag_coverage(con: duckdb.DuckDBPyConnection, catalog: TagCatalog, as_of: str
 
 def takeup_target(con: duckdb.DuckDBPyConnection, month: str, products: list[str], window: int) -> pd.DataFrame:
     """customer_id, target: 1 if a customer not holding any of `products` at `month` takes one up in (month, month+window]."""
-    plist = ", ".join("'" + p.replace("'", "''") + "'" for p in products)
+    plist = ", ".join(sql_string(p) for p in products)
     not_holding = " AND ".join(f"cm.{product_column(p)} = 0" for p in products)
     return con.execute(f"""
 SELECT cm.customer_id,
