@@ -91,7 +91,9 @@ def test_backtest_in_customer_batches_equals_one_pass(tmp_path, monkeypatch):
     trig["EV_B"] = rng.random(len(grid)) < 0.05
     starts = grid.sample(400, random_state=1)[["customer_id", "month"]].rename(columns={"month": "start_month"})
     starts["product_id"] = "P1"
-    for name, frame in (("customer_month", grid), ("event_triggers", trig), ("product_starts", starts)):
+    customers = pd.DataFrame({"customer_id": grid["customer_id"].unique()})
+    for name, frame in (("customers", customers), ("customer_month", grid), ("event_triggers", trig),
+                        ("product_starts", starts)):
         con.register("_f", frame)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _f")
         con.unregister("_f")
@@ -100,7 +102,10 @@ def test_backtest_in_customer_batches_equals_one_pass(tmp_path, monkeypatch):
         EventDef(id=e, label_zh=e, label_en=e, category="cross_sell", trigger="true", target_products=["P1"],
                  script_zh="{name}", script_en="{name}") for e in ("EV_A", "EV_B")])
     one, m1 = evmod.backtest_events(con, cat, "2022-12", window=3, n_months=6, min_triggers=1)
-    monkeypatch.setattr(evmod, "_CUSTOMERS_PER_BATCH", 97)
+    from analysis import tags as tagmod
+
+    monkeypatch.setattr(tagmod, "BATCH_CUSTOMERS", 97)
+    assert len(tagmod.customer_batches(tagmod.as_engine(con))) == 7
     many, m2 = evmod.backtest_events(con, cat, "2022-12", window=3, n_months=6, min_triggers=1)
     pd.testing.assert_frame_equal(one, many)
     pd.testing.assert_frame_equal(m1, m2)

@@ -21,7 +21,8 @@ from .errors import InputError
 from .sqlsafety import check_expression
 from .sqltext import sql_string
 from .stats import benjamini_hochberg, wilson_interval
-from .tags import build_product_starts, build_tag_table, product_column
+from .engines import as_engine
+from .tags import build_product_starts, build_tag_table, customer_batches, product_column
 
 LEAK_REASON = "leaks future data"
 
@@ -159,7 +160,6 @@ def backtest_months(con: duckdb.DuckDBPyConnection, as_of: str, window: int, n_m
 # so that every later aggregate is a count over one column:
 # 0 holds a target product already (not eligible), 1 not triggered / no take-up,
 # 2 not triggered / take-up, 3 triggered / no take-up, 4 triggered / take-up.
-_CUSTOMERS_PER_BATCH = 250_000
 
 
 def _build_backtest_base(con, events: list[EventDef], first: str, last: str, window: int) -> dict[str, str]:
@@ -249,22 +249,16 @@ def _median_from_counts(counts: dict[int, int]) -> float:
 
 
 def _event_sums(con, events: list[EventDef], lead_col: dict[str, str], window: int) -> list[dict]:
-    """Per event, the customer-level sums over all customers of the backtest (in customer batches
-    on DuckDB so the per-customer aggregate of ~100 events fits in memory at a million customers)."""
-    from .engines import SparkConnection
-
-    batches = 1
-    if not isinstance(con, SparkConnection):     # Spark partitions the aggregate itself
-        customers = con.execute("SELECT count(DISTINCT customer_id) FROM backtest_base").fetchone()[0]
-        batches = max(1, -(-customers // _CUSTOMERS_PER_BATCH))
+    """Per event, the customer-level sums over all customers of the backtest, added up over the
+    customer batches of the tag table (tags.customer_batches), so the per-customer aggregate of
+    ~100 events fits in memory at a million customers; one pass on Spark."""
     names = [*_TOTALS, *_CROSS, "G", "T", *(f"L{d}" for d in range(1, window + 1))]
     totals = [dict.fromkeys(names, 0) for _ in events]
-    for i in range(batches):
-        where = "true" if batches == 1 else f"hash(customer_id) % {batches} = {i}"
+    for where in customer_batches(as_engine(con)) or ["true"]:
         row = con.execute(_customer_sums_sql(events, lead_col, window, where)).fetchone()
         for j, tot in enumerate(totals):
-            for name in names:
-                tot[name] += int(row[names.index(name) + j * len(names)] or 0)
+            for k, name in enumerate(names):
+                tot[name] += int(row[j * len(names) + k] or 0)
     return totals
 
 

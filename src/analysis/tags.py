@@ -247,8 +247,9 @@ def build_customer_month(con, as_of: str, *, months: int = 24) -> list[str]:
     return engine.columns("customer_month")
 
 
-# Above this many customers DuckDB builds the tag table in batches of customers, so one batch's
-# look-back windows (~100 windowed aggregates over every base column) fit in memory.
+# Above this many customers DuckDB builds the tag table (and the backtest its per-customer sums) in
+# batches of customers, so one batch's look-back windows (~100 windowed aggregates over every base
+# column) fit in memory.
 BATCH_CUSTOMERS = 200_000
 
 
