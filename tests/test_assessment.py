@@ -488,7 +488,7 @@ def test_generated_codes_validate_in_python_and_sql():
     assert not any(A.has_valid_uscc_check_char(wrong_last(c)) for c in usccs)
     assert all(A.has_valid_id_check(c) for c in ids)
     assert not any(A.has_valid_id_check(wrong_last(c, "0123456789X")) for c in ids)
-    assert A.has_valid_id_check("11010519491231002X")  # GB 11643 examples
+    assert A.has_valid_id_check("11010519491231002X")  # GB 11643 worked examples (public, not persons)
     assert A.has_valid_id_check("440524188001010014")
     assert A.has_valid_id_check("110105491231002")  # 15-digit legacy number
     assert not A.has_valid_id_check("1101051949123100")

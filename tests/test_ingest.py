@@ -17,6 +17,8 @@ from analysis.schema import load_schema
 SCHEMA = load_schema()
 
 # Two valid rows per required table, in template column names; tests change what they test.
+# Every name, mobile and ID number below is made up (IDs end in 1234 / 5678); they live only in
+# test inputs, and the outputs under test are checked to carry them masked.
 BASE_ROWS: dict[str, list[dict[str, str]]] = {
     "branches": [
         {"branch_id": "B001", "branch_name": "总行营业部", "level": "总行", "parent_branch_id": "", "city": "杭州"},

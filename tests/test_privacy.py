@@ -99,6 +99,7 @@ def test_mask_mobile_exact():
 
 
 def test_mask_id_number_exact():
+    # a made-up ID-shaped string (…1234); the GB 11643 worked examples elsewhere are public
     assert pv.mask_id_number("110101199003071234") == "110101********1234"
     assert pv.mask_id_number(ID18_X.lower()) == ID18_X[:6] + "********" + ID18_X[-4:]
     assert pv.mask_id_number(ID18_X.lower()).endswith("X")
