@@ -119,3 +119,31 @@ def test_pandas_triggers_equal_duckdb_event_triggers(results):
     assert len(ours) == len(ref) > 0
     for ev in catalog.events:
         assert (ours[ev.id].to_numpy() == ref[ev.id].to_numpy()).all(), ev.id
+
+
+def test_pandas_tag_table_equals_duckdb_tag_table(results):
+    """The pandas tag layer evaluates each catalogue tag's own expression: equal to DuckDB's tag_table."""
+    import duckdb
+    import numpy as np
+    import pandas as pd
+
+    _, root = results
+    con = duckdb.connect(str(root / "data" / str(SIZE) / "warehouse.duckdb"), read_only=True)
+    try:
+        ref = con.execute("SELECT * FROM tag_table ORDER BY customer_id, month").df()
+        ours = bench_pandas.tag_frame(con, bench.AS_OF)
+    finally:
+        con.close()
+    assert set(ours.columns) == set(ref.columns)
+    assert len(ours) == len(ref) > 0
+    assert (ours["customer_id"].to_numpy() == ref["customer_id"].to_numpy()).all()
+    assert (pd.to_datetime(ours["month"]).to_numpy() == pd.to_datetime(ref["month"]).to_numpy()).all()
+    for tag in ref.columns.drop(["customer_id", "month"]):
+        if pd.api.types.is_numeric_dtype(ref[tag]) or pd.api.types.is_bool_dtype(ref[tag]):
+            np.testing.assert_allclose(np.asarray(ours[tag], dtype=float),
+                                       ref[tag].to_numpy(dtype=float, na_value=np.nan),
+                                       rtol=1e-9, equal_nan=True, err_msg=tag)
+        else:   # strings / categories: equal, NULL ↔ None / NaN
+            a, b = ours[tag].to_numpy(dtype=object), ref[tag].to_numpy(dtype=object)
+            same = (a == b) | (pd.isna(a) & pd.isna(b))
+            assert same.all(), (tag, [(x, y) for x, y in zip(a[~same][:3], b[~same][:3])])

@@ -5,10 +5,11 @@ merge / groupby / rolling. Each function reads its inputs from the warehouse its
 part of the pandas cost, as the scan is part of DuckDB's) and returns a few facts about its output.
 
 - ``tag_table``: the `customer_month` base (same aggregations as ``tags.build_customer_month``
-  from transactions, balances, loans, credit lines, holdings and the external tables) and then a
-  tag layer of the catalogue's size: every look-back tag (an ``OVER`` window) is a grouped
-  rolling sum / mean / lag over a base column, every other tag a column expression. The tag
-  layer matches the catalogue's count and kind of work, not each tag's formula.
+  from transactions, balances, loans, credit lines, holdings and the external tables) and then
+  every catalogue tag's own SQL expression, parsed with sqlglot and evaluated vectorised on that
+  frame with SQL's NULL semantics (``TagEvaluator``; the look-back window `w` is a grouped
+  rolling / shift per customer). ``tag_frame`` returns the table, equal to DuckDB's `tag_table`;
+  a construct the evaluator does not handle raises NotImplementedError rather than approximate.
 - ``value_tiers``: ``value_data.value_inputs`` as a pandas groupby over `customer_month`, then
   the same current value / potential value / tier code as ``score_customers``.
 - ``event_triggers``: every catalogue trigger evaluated on the `tag_table` frame, and the
@@ -21,10 +22,15 @@ Not used by any stage; never import it from the analysis.
 
 from __future__ import annotations
 
+import operator
 import re
+from collections import Counter
+from functools import reduce
 
 import numpy as np
 import pandas as pd
+import sqlglot
+from sqlglot import exp
 
 DEMAND = ("基本存款账户", "一般存款账户")
 DEPOSIT = ("基本存款账户", "一般存款账户", "定期存款", "协定存款", "保证金账户")
@@ -55,6 +61,8 @@ def _product_column(p: str) -> str:
 
 def customer_month(con, as_of: str, months: int = 24) -> pd.DataFrame:
     """`customer_month` in pandas (same columns as tags.build_customer_month, month as a month index)."""
+    from .tags import EXT_COLS
+
     last = int(as_of[:4]) * 12 + int(as_of[5:7]) - 1
     first = last - (months - 1)
     cust = _df(con, "SELECT * FROM customers")
@@ -204,32 +212,374 @@ def customer_month(con, as_of: str, months: int = 24) -> pd.DataFrame:
     cm["months_with_bank"] = cm["mi"] - _mi(cm["relationship_start_date"])
     fill = [c for c in cm.columns if c.startswith(("n_", "holds_")) or c.endswith(("_avg", "_end", "_amount", "_inflow",
             "_outflow", "_count", "_annual", "_loans", "_60d", "_settlements", "_ever", "_limit", "_paid"))]
+    fill.remove("max_goods_inflow")     # a max: NULL in a month without goods inflow, as in DuckDB
     cm[fill] = cm[fill].fillna(0)
+    # an optional table not delivered: its columns are NULL, as DuckDB's typed NULLs
+    for cols in EXT_COLS.values():
+        for c, sql_type in cols.items():
+            if c not in cm.columns:
+                cm[c] = pd.Series(None, index=cm.index, dtype=object if sql_type == "VARCHAR" else float)
     return cm.sort_values(["customer_id", "mi"], ignore_index=True)
 
 
-def tag_table(con, as_of: str) -> dict:
-    """customer_month in pandas, then a tag layer of the catalogue's size and kinds (see module doc)."""
+# ---------------------------------------------------------------- tag expressions (SQL) on pandas
+#
+# Values are numpy arrays over the customer_month rows (or Python scalars for literals), by kind:
+# numbers and booleans float64 (booleans 1.0 / 0.0, so NULL is NaN and three-valued logic is
+# arithmetic on NaN), strings object arrays (NULL is None / NaN), dates datetime64[D] (NULL NaT).
+
+def _kind(v) -> str:
+    k = np.asarray(v).dtype.kind
+    return "str" if k in "OUS" else "date" if k == "M" else "num"
+
+
+def _null(v):
+    k = _kind(v)
+    return np.isnat(v) if k == "date" else pd.isna(v) if k == "str" else np.isnan(v)
+
+
+_NULL_OF = {"str": None, "date": np.datetime64("NaT", "D")}
+
+
+def _where(cond, a, b):
+    """One CASE branch: a where cond is true (1.0, not NULL), else b."""
+    ka, kb = _kind(a), _kind(b)
+    if ka != kb:    # only a NULL literal (a NaN scalar) meets another kind: it takes that kind
+        if ka == "num" and np.ndim(a) == 0 and np.isnan(a):
+            a, ka = _NULL_OF[kb], kb
+        elif kb == "num" and np.ndim(b) == 0 and np.isnan(b):
+            b, kb = _NULL_OF[ka], ka
+        else:
+            raise TypeError(f"branches of kinds {ka} and {kb}")
+    if ka == "str":
+        a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    return np.where(np.asarray(cond) == 1, a, b)
+
+
+def _months(d):
+    """Months since 1970-01 of a date array (NaN for NULL): month arithmetic without day clamping."""
+    return np.where(np.isnat(d), np.nan, d.astype("datetime64[M]").astype(np.int64))
+
+
+def _add_months(d, n: int):
+    """date + INTERVAL n MONTH as DuckDB: the day of month clamped to the target month's last day."""
+    m = d.astype("datetime64[M]")
+    day = (d - m.astype("datetime64[D]")).astype(np.int64)
+    t = m + n
+    last = (t + 1).astype("datetime64[D]") - t.astype("datetime64[D]") - 1
+    return t.astype("datetime64[D]") + np.minimum(day, last.astype(np.int64))   # NaT stays NaT
+
+
+_COMPARE = {exp.EQ: operator.eq, exp.NEQ: operator.ne, exp.GT: operator.gt, exp.GTE: operator.ge,
+            exp.LT: operator.lt, exp.LTE: operator.le}
+_ARITH = {exp.Add: operator.add, exp.Sub: operator.sub, exp.Mul: operator.mul}
+_ROLLING = {exp.Sum: "sum", exp.Avg: "mean", exp.StddevSamp: "std", exp.Stddev: "std", exp.Max: "max",
+            exp.Min: "min"}
+
+
+class TagEvaluator:
+    """Evaluates catalogue tag expressions (DuckDB SQL, parsed by sqlglot) over a pandas customer_month.
+
+    cm must be sorted by customer_id, month with a `month` date column; `w` is the catalogue's window
+    (PARTITION BY customer_id ORDER BY month), done as a groupby on customer_id. Anything not handled
+    raises NotImplementedError naming the tag and the node: nothing is approximated.
+    """
+
+    def __init__(self, cm: pd.DataFrame):
+        assert cm["customer_id"].is_monotonic_increasing, "customer_month must be sorted by customer, month"
+        self.cm = cm
+        # integer customer codes, factorized once: every grouped window groups by them
+        self.cust = pd.Series(pd.factorize(cm["customer_id"])[0], index=cm.index)
+        self.pos = self.cust.groupby(self.cust).cumcount().to_numpy()   # row number in the customer
+        # a window used several times (by one tag or several) is computed once, and dropped after
+        # its last use so the cache does not hold a copy of every window
+        self.windows: dict[str, np.ndarray] = {}
+        self.uses: Counter[str] = Counter()
+        self.tag_id = ""
+
+    def parse(self, expr: str) -> exp.Expression:
+        """Parse a tag expression and count its windows' uses (call for every tag before evaluating)."""
+        tree = sqlglot.parse_one(expr, read="duckdb")
+        self.uses.update(w.sql(dialect="duckdb") for w in tree.find_all(exp.Window))
+        return tree
+
+    def evaluate(self, tag_id: str, tree: exp.Expression) -> np.ndarray:
+        self.tag_id = tag_id
+        try:
+            v = self.eval(tree)
+        except TypeError as err:    # from _where: a CASE / coalesce mixing kinds SQL would cast
+            raise NotImplementedError(f"tag {tag_id}: {err}: {tree.sql(dialect='duckdb')}") from err
+        return np.broadcast_to(v, len(self.cm)) if np.ndim(v) == 0 else v
+
+    def unsupported(self, node, why: str = "") -> NotImplementedError:
+        return NotImplementedError(f"tag {self.tag_id}: {type(node).__name__} not handled"
+                                   f"{' (' + why + ')' if why else ''}: {node.sql(dialect='duckdb')}")
+
+    def eval(self, e):
+        t = type(e)
+        if t is exp.Paren:
+            return self.eval(e.this)
+        if t is exp.Column:
+            return self.column(e)
+        if t is exp.Literal:
+            return e.this if e.is_string else float(e.this)
+        if t is exp.Null:
+            return np.nan
+        if t in _ARITH:
+            return self.arith(e, _ARITH[t])
+        if t is exp.Div:
+            a, b = self.numbers(e, e.this, e.expression)
+            if e.args.get("typed") or e.args.get("safe"):
+                raise self.unsupported(e)
+            # DuckDB's / is float division, x / 0 is ±inf; 0 / 0 is its NaN, a value and not NULL,
+            # which a NaN-as-NULL frame cannot hold
+            if np.any((a == 0) & (b == 0)):
+                raise self.unsupported(e, "0 / 0 gives NaN, not NULL, in DuckDB")
+            with np.errstate(divide="ignore"):
+                return np.divide(a, b)
+        if t is exp.Neg:
+            return -self.numbers(e, e.this)[0]
+        if t in _COMPARE:
+            return self.compare(e, self.eval(e.this), self.eval(e.expression), _COMPARE[t])
+        if t is exp.And:    # false wins over NULL, NULL over true
+            a, b = self.numbers(e, e.this, e.expression)
+            return np.where((a == 0) | (b == 0), 0.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 1.0))
+        if t is exp.Or:     # true wins over NULL, NULL over false
+            a, b = self.numbers(e, e.this, e.expression)
+            return np.where((a == 1) | (b == 1), 1.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 0.0))
+        if t is exp.Not:
+            return 1.0 - self.numbers(e, e.this)[0]
+        if t is exp.Is:
+            if not isinstance(e.expression, exp.Null):
+                raise self.unsupported(e)
+            return _null(self.eval(e.this)).astype(float)
+        if t is exp.In:
+            return self.isin(e)
+        if t is exp.Case:
+            return self.case(e)
+        if t is exp.Coalesce:
+            out = self.eval(e.this)
+            for x in e.expressions:
+                out = _where(_null(out), self.eval(x), out)
+            return out
+        if t is exp.Nullif:
+            a, b = self.eval(e.this), self.eval(e.expression)
+            return _where(self.compare(e, a, b, operator.eq), np.nan, a)
+        if t is exp.Greatest:   # DuckDB's greatest skips NULLs: NULL only when every argument is
+            return reduce(np.fmax, self.numbers(e, e.this, *e.expressions))
+        if t is exp.Ln:
+            x = self.numbers(e, e.this)[0]
+            if np.any(x < 0):   # DuckDB's NaN, not NULL (ln(0) is -inf in both)
+                raise self.unsupported(e, "ln of a negative number gives NaN, not NULL, in DuckDB")
+            with np.errstate(divide="ignore"):
+                return np.log(x)
+        if t is exp.Month:
+            return _months(self.date(e, e.this)) % 12 + 1
+        if t in (exp.TimestampTrunc, exp.DateTrunc):
+            if e.unit.name.upper() != "MONTH":
+                raise self.unsupported(e, "unit")
+            return self.date(e, e.this).astype("datetime64[M]").astype("datetime64[D]")
+        if t is exp.DateDiff:   # datediff('month', a, b): month boundaries crossed, b − a
+            if e.unit.name.upper() != "MONTH":
+                raise self.unsupported(e, "unit")
+            return _months(self.date(e, e.this)) - _months(self.date(e, e.expression))
+        if t is exp.Window:
+            key = e.sql(dialect="duckdb")
+            v = self.windows[key] if key in self.windows else self.window(e)
+            self.uses[key] -= 1
+            if self.uses[key] > 0:
+                self.windows[key] = v
+            else:
+                self.windows.pop(key, None)
+            return v
+        raise self.unsupported(e)
+
+    # -- operands
+
+    def column(self, e):
+        if e.table or e.name not in self.cm.columns:
+            raise self.unsupported(e, "not a column of the pandas customer_month")
+        s = self.cm[e.name]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return s.to_numpy(dtype="datetime64[D]")
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            return s.to_numpy(dtype=float, na_value=np.nan)
+        return s.to_numpy(dtype=object)
+
+    def numbers(self, e, *nodes):
+        vals = [self.eval(n) for n in nodes]
+        if any(_kind(v) != "num" for v in vals):
+            raise self.unsupported(e, "operand not a number")
+        return vals
+
+    def date(self, e, node):
+        v = self.eval(node)
+        if _kind(v) != "date" or np.ndim(v) == 0:
+            raise self.unsupported(e, "operand not a date column")
+        return v
+
+    def arith(self, e, op):
+        if isinstance(e.expression, exp.Interval) and type(e) in (exp.Add, exp.Sub):
+            iv = e.expression
+            # sqlglot keeps INTERVAL 6 MONTH's count as the string '6'
+            if (iv.unit is None or iv.unit.name.upper() != "MONTH"
+                    or not re.fullmatch(r"-?\d+", iv.this.name)):
+                raise self.unsupported(e, "only + / - INTERVAL n MONTH")
+            n = int(iv.this.name)
+            return _add_months(self.date(e, e.this), n if isinstance(e, exp.Add) else -n)
+        a, b = self.numbers(e, e.this, e.expression)
+        return op(a, b)
+
+    def compare(self, e, a, b, op):
+        ka, kb = _kind(a), _kind(b)
+        if ka != kb:
+            raise self.unsupported(e, f"compares {ka} with {kb}")
+        null = _null(a) | _null(b)
+        if ka == "str":     # object arrays: blank out NULLs so < and > never see NaN
+            a, b = np.where(_null(a), "", a), np.where(_null(b), "", b)
+        with np.errstate(invalid="ignore"):
+            return np.where(null, np.nan, op(a, b).astype(float))
+
+    def isin(self, e):
+        if e.args.get("query") or e.args.get("unnest") or e.args.get("field"):
+            raise self.unsupported(e)
+        x = self.eval(e.this)
+        vals = [self.eval(v) for v in e.expressions]
+        if any(np.ndim(v) for v in vals):
+            raise self.unsupported(e, "IN list of non-literals")
+        listed = [v for v in vals if not _null(v)]
+        hit = reduce(np.logical_or, (self.compare(e, x, v, operator.eq) == 1 for v in listed),
+                     np.zeros(np.shape(x), dtype=bool))
+        # no match: NULL if x is NULL or the list holds a NULL, else false
+        miss = np.nan if len(listed) < len(vals) else 0.0
+        return np.where(hit, 1.0, np.where(_null(x), np.nan, miss))
+
+    def case(self, e):
+        subject = self.eval(e.this) if e.this is not None else None
+        out = self.eval(e.args["default"]) if e.args.get("default") is not None else np.nan
+        # the first true branch wins: apply the branches last to first
+        for branch in reversed(e.args["ifs"]):
+            cond = self.eval(branch.this)
+            if subject is not None:     # CASE x WHEN v: x = v
+                cond = self.compare(e, subject, cond, operator.eq)
+            out = _where(cond, self.eval(branch.args["true"]), out)
+        return out
+
+    # -- windows
+
+    def window(self, e):
+        fn = e.this
+        if isinstance(fn, exp.PercentRank):
+            return self.percent_rank(e)
+        alias = e.args.get("alias")
+        if alias is None or alias.name != "w" or e.args.get("partition_by") or e.args.get("order"):
+            raise self.unsupported(e, "only the catalogue window w")
+        spec = e.args.get("spec")
+        if isinstance(fn, exp.Lag):     # lag over the customer's own rows
+            if spec is not None or fn.args.get("default") is not None:
+                raise self.unsupported(e)
+            off = fn.args.get("offset")
+            if off is not None and not (isinstance(off, exp.Literal) and off.is_int):
+                raise self.unsupported(e, "lag offset")
+            s = pd.Series(self.eval(fn.this), index=self.cm.index)
+            return s.groupby(self.cust).shift(int(off.name) if off else 1).to_numpy()
+        a, b = self.frame(e, spec)
+        if isinstance(fn, exp.Count):
+            if fn.expressions or not isinstance(fn.this, exp.Star):
+                raise self.unsupported(e, "only count(*)")
+            # rows in the frame [i−a, i−b] of the customer's history: fewer at its start
+            return np.clip(np.minimum(self.pos, a) - b + 1, 0, None).astype(float)
+        how = _ROLLING.get(type(fn))
+        if how is None or fn.expressions:
+            raise self.unsupported(e)
+        x = self.eval(fn.this)
+        dates = _kind(x) == "date"
+        if _kind(x) == "str" or (dates and how not in ("max", "min")):
+            raise self.unsupported(e, f"{how} of a {_kind(x)}")
+        if dates:
+            x = np.where(np.isnat(x), np.nan, x.astype(np.int64))     # days since 1970 for max / min
+        if how == "mean":   # SQL's avg: sum / count of the non-NULL values (pandas' mean rounds otherwise)
+            n = self.rolling((~np.isnan(x)).astype(float), a, b, "sum")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return self.rolling(x, a, b, "sum") / n
+        out = self.rolling(x, a, b, how)
+        if dates:
+            days = np.where(np.isnan(out), 0, out).astype(np.int64).astype("datetime64[D]")
+            out = np.where(np.isnan(out), np.datetime64("NaT", "D"), days)
+        return out
+
+    def rolling(self, x, a: int, b: int, how: str) -> np.ndarray:
+        """`how` of x over the frame [i−a, i−b] of each row's customer.
+
+        A grouped rolling over the frame's width (NaN skipped; no non-NULL value gives NaN, as SQL's
+        sum / max / stddev_samp of only NULLs), shifted by the frame's end. The data is sorted by
+        customer, so the grouped result comes back in row order.
+        """
+        s = pd.Series(np.broadcast_to(x, len(self.cm)), index=self.cm.index, dtype=float)
+        r = getattr(s.groupby(self.cust, sort=False).rolling(a - b + 1, min_periods=1), how)()
+        r = pd.Series(r.to_numpy(), index=self.cm.index)
+        if b:
+            r = r.groupby(self.cust).shift(b)
+        return r.to_numpy()
+
+    def frame(self, e, spec) -> tuple[int, int]:
+        """ROWS BETWEEN a PRECEDING AND b PRECEDING | CURRENT ROW as (a, b)."""
+        if spec is None or spec.args.get("kind") != "ROWS" or spec.args.get("exclude"):
+            raise self.unsupported(e, "only ROWS BETWEEN n PRECEDING AND m PRECEDING | CURRENT ROW")
+
+        def offset(v, side):
+            if v == "CURRENT ROW":
+                return 0
+            if isinstance(v, exp.Literal) and v.is_int and side == "PRECEDING":
+                return int(v.name)
+            raise self.unsupported(e, "frame bound")
+
+        a = offset(spec.args.get("start"), spec.args.get("start_side"))
+        b = offset(spec.args.get("end"), spec.args.get("end_side"))
+        if a < b:
+            raise self.unsupported(e, "empty frame")
+        return a, b
+
+    def percent_rank(self, e):
+        """percent_rank() OVER (PARTITION BY … ORDER BY x): (rank − 1) / (rows − 1), ties at the lowest rank."""
+        order = e.args.get("order")
+        if (e.args.get("alias") or e.args.get("spec") or not e.args.get("partition_by") or order is None
+                or len(order.expressions) != 1):
+            raise self.unsupported(e)
+        o = order.expressions[0]
+        if o.args.get("desc") or o.args.get("nulls_first"):     # DuckDB default: ASC NULLS LAST
+            raise self.unsupported(e, "only ORDER BY x ASC NULLS LAST")
+        keys = {f"k{i}": self.eval(p) for i, p in enumerate(e.args["partition_by"])}
+        x = self.numbers(e, o.this)[0]
+        df = pd.DataFrame({**{k: np.broadcast_to(v, len(self.cm)) for k, v in keys.items()}, "x": x})
+        g = df.groupby(list(keys), dropna=False)["x"]     # NULL keys form one partition, as in SQL
+        rank = g.rank(method="min", na_option="bottom").to_numpy()
+        n = g.transform("size").to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(n > 1, (rank - 1) / (n - 1), 0.0)
+
+
+def tag_frame(con, as_of: str) -> pd.DataFrame:
+    """The tag table in pandas: customer_id, month and every catalogue tag, sorted by customer, month."""
     from .catalog import load_tag_catalog
 
-    catalog = load_tag_catalog()
     cm = customer_month(con, as_of)
-    numeric = [c for c in cm.columns if c not in ("customer_id", "mi") and pd.api.types.is_numeric_dtype(cm[c])]
-    g = cm.groupby("customer_id", sort=False)
-    out = {"customer_id": cm["customer_id"], "mi": cm["mi"]}
-    for i, tag in enumerate(catalog.tags):
-        col = numeric[i % len(numeric)]
-        if "OVER" not in tag.expr.upper():
-            out[tag.id] = cm[col] * 1.0
-        elif "lag(" in tag.expr.lower():
-            out[tag.id] = g[col].shift(1)
-        else:
-            m = re.search(r"(\d+)\s+PRECEDING", tag.expr, re.I)
-            width = int(m.group(1)) + 1 if m else 3
-            fn = "mean" if "avg(" in tag.expr.lower() else "sum"
-            out[tag.id] = getattr(g[col].rolling(width, min_periods=1), fn)().reset_index(level=0, drop=True)
-    tags = pd.DataFrame(out)
-    return {"rows": len(tags), "tags": len(catalog.tags), "customer_month_columns": len(cm.columns)}
+    cm["month"] = (cm["mi"] - 1970 * 12).to_numpy().astype("datetime64[M]").astype("datetime64[s]")
+    ev = TagEvaluator(cm)
+    trees = {tag.id: ev.parse(tag.expr) for tag in load_tag_catalog().tags}
+    out = {"customer_id": cm["customer_id"].to_numpy(), "month": cm["month"].to_numpy()}
+    for tag_id, tree in trees.items():
+        out[tag_id] = ev.evaluate(tag_id, tree)
+    tags = pd.DataFrame(out, copy=False)    # one block per tag: no second copy of the whole table
+    tags.attrs["customer_month_columns"] = len(cm.columns) - 1     # without the month index
+    return tags
+
+
+def tag_table(con, as_of: str) -> dict:
+    """customer_month in pandas, then every catalogue tag's own expression on it (see module doc)."""
+    tags = tag_frame(con, as_of)
+    return {"rows": len(tags), "tags": len(tags.columns) - 2,
+            "customer_month_columns": tags.attrs["customer_month_columns"]}
 
 
 def value_tiers(con, as_of: str, window_months: int = 12) -> dict:
