@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
+import statsmodels.api as sm
 from scipy import stats as sps
+from scipy.optimize import linprog
 from statsmodels.stats.contingency_tables import Table2x2
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis.errors import InputError
+from analysis.quantreg import QuantRegConvergenceError, check_loss, quantile_regression
 from analysis.stats import (
     MISSING_BIN,
     PSI_BAND_LABELS,
@@ -479,3 +484,170 @@ def test_spearman_drops_missing_pairs_and_handles_constant():
     assert math.isnan(spearman([1], [2]))
     with pytest.raises(InputError, match="equal lengths"):
         spearman([1, 2], [1, 2, 3])
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantile regression (analysis.quantreg): Frisch–Newton interior point vs statsmodels QuantReg
+# ---------------------------------------------------------------------------------------------
+
+def test_quantreg_worked_example_median_line_through_two_points():
+    # x = 1..8, y = [1, 3, 2, 5, 4, 6, 9, 7]. Claim: the median (LAD) line is y = x, through
+    # (1, 1) and (6, 6); residuals y − x = [0, 1, −1, 1, −1, 0, 2, −1], objective ½ Σ|e| = 3.5.
+    # Proof: moving (b0, b1) by (d0, d1) changes the objective at rate
+    #   ½ (|d0 + d1| + |d0 + 6 d1|) − ½ Σ_{others} sign(eᵢ)(d0 + d1 xᵢ)
+    # where the signs (+ − + − + −) at x = 2, 3, 4, 5, 7, 8 sum to 0 and Σ sign·x = −3, so the
+    # rate is ½ (|u| + |v| + 0.6 (v − u)) with u = d0 + d1, v = d0 + 6 d1, > 0 for any nonzero
+    # move as 0.6 < 1: the optimum is unique. Null model: median of y 4.5, ½ Σ|y − 4.5| = 8.5,
+    # so pseudo R² = 1 − 3.5 / 8.5 = 10/17.
+    x = np.arange(1.0, 9.0)
+    y = np.array([1.0, 3, 2, 5, 4, 6, 9, 7])
+    fit = quantile_regression(y, np.column_stack([np.ones(8), x]), 0.5)
+    assert fit.params == pytest.approx([0.0, 1.0], abs=1e-8)
+    assert fit.objective == pytest.approx(3.5, abs=1e-8)
+    resid = y - fit.params[0] - fit.params[1] * x
+    assert np.flatnonzero(np.abs(resid) < 1e-7).tolist() == [0, 5]  # interpolates k = 2 points
+    assert fit.prsquared == pytest.approx(10 / 17, abs=1e-8)
+    assert fit.nobs == 8 and fit.df_resid == 6 and 0 < fit.iterations < 20
+    assert 0 <= fit.gap <= 1e-8 * (3.5 + np.abs(y).mean())
+    # q = 0.8 on the same points: a different (here also unique) optimum, checked by brute force
+    # over the 28 lines through two points (an LP optimum is attained at such a vertex)
+    lines = [(y[i] - (y[j] - y[i]) / (x[j] - x[i]) * x[i], (y[j] - y[i]) / (x[j] - x[i]))
+             for i in range(8) for j in range(i + 1, 8)]
+    losses = sorted((check_loss(y - b0 - b1 * x, 0.8), b0, b1) for b0, b1 in lines)
+    assert losses[1][0] > losses[0][0] + 1e-3  # the best vertex is unique
+    fit = quantile_regression(y, np.column_stack([np.ones(8), x]), 0.8)
+    assert fit.objective == pytest.approx(losses[0][0], abs=1e-8)
+    assert fit.params == pytest.approx(losses[0][1:], abs=1e-7)
+
+
+def _qr_dataset(seed: int, n: int, k: int, errors: str, one_hot: bool = False):
+    """Seeded design with a constant, normal covariates and (optionally) one-hot levels."""
+    rng = np.random.default_rng(seed)
+    if one_hot:
+        # level sizes end in 1, 3, 7 or 9, so size × q is never an integer for q in
+        # {0.2, 0.5, 0.8}; otherwise a level's coefficient can have a whole interval of optima
+        # and two exact solvers may legitimately return different points of it
+        sizes = [1001, 13, 21, 33, 41, 57, 63, 77, 91, 99, 111, 123, 137, 149, 161, 173, 187,
+                 199, 211, 223][: k - 10]
+        level = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+        n = len(level)
+        dummies = [(level == j).astype(float) for j in range(1, len(sizes))]
+    else:
+        dummies = []
+    numeric = rng.normal(size=(k - 1 - len(dummies), n))
+    X = np.column_stack([np.ones(n), *numeric, *dummies])
+    noise = {
+        "t2": lambda: rng.standard_t(2, n),
+        "cauchy": lambda: rng.standard_cauchy(n),
+        "hetero_t3": lambda: (1 + np.abs(X[:, 1])) * rng.standard_t(3, n),
+        "lognormal": lambda: rng.lognormal(0, 1, n),
+        # light tails: sd(y) < IQR(e) / 1.34, the other branch of the bandwidth rule
+        "uniform": lambda: rng.uniform(-10, 10, n),
+    }[errors]()
+    return X @ rng.normal(0, 1, k) + noise, X
+
+
+def _statsmodels_at(y, X, q, params, alpha):
+    """statsmodels QuantReg's own statistics evaluated at ``params`` instead of its IRLS fit.
+
+    QuantReg.fit starts from b = 1 and p_tol=inf ends it before the first IRLS step, so on the
+    design with column j multiplied by params[j] it computes its covariance, p-values and
+    pseudo R² at exactly our fit; bse and intervals are scaled back by params.
+    """
+    res = sm.QuantReg(y, X * params).fit(q=q, p_tol=np.inf)
+    assert res.iterations == 0 and np.allclose(res.params, 1.0)
+    return {"bse": res.bse * np.abs(params), "pvalues": res.pvalues,
+            "prsquared": res.prsquared, "cov": res.cov_params() * np.outer(params, params),
+            "ci": np.sort(res.conf_int(alpha) * params[:, None], axis=1)}
+
+
+QR_CASES = [  # seed, n, k, errors, one-hot, q
+    (1, 200, 2, "t2", False, 0.5),
+    (2, 1000, 5, "cauchy", False, 0.2),
+    (3, 5000, 10, "hetero_t3", False, 0.8),
+    (4, None, 30, "lognormal", True, 0.8),   # n = 3170 from the level sizes
+    (5, None, 22, "t2", True, 0.2),          # n = 1385
+    (6, 20000, 4, "t2", False, 0.5),
+    (9, 600, 3, "uniform", False, 0.8),
+]
+
+
+@pytest.mark.parametrize(("seed", "n", "k", "errors", "one_hot", "q"), QR_CASES)
+def test_quantreg_matches_statsmodels(seed, n, k, errors, one_hot, q):
+    y, X = _qr_dataset(seed, n, k, errors, one_hot)
+    assert X.shape[1] == k and np.linalg.matrix_rank(X) == k
+    fit = quantile_regression(y, X, q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # statsmodels must converge for the comparison to hold
+        ref = sm.QuantReg(y, X).fit(q=q, max_iter=5000, p_tol=1e-10)
+    ref_objective = check_loss(y - X @ ref.params, q)
+    # the LP optimum can only be at least as good as where IRLS stops
+    assert fit.objective <= ref_objective * (1 + 1e-7)
+    assert fit.objective == pytest.approx(check_loss(y - X @ fit.params, q), rel=1e-12)
+    assert fit.iterations < 40
+    np.testing.assert_allclose(fit.params, ref.params, rtol=1e-4, atol=1e-4)
+
+    # same covariance formula: statsmodels' statistics at our params agree to rounding
+    at = _statsmodels_at(y, X, q, fit.params, alpha=0.1)
+    np.testing.assert_allclose(fit.bse, at["bse"], rtol=1e-6)
+    np.testing.assert_allclose(fit.cov_params, at["cov"], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(fit.pvalues, at["pvalues"], rtol=1e-6, atol=1e-15)
+    np.testing.assert_allclose(fit.conf_int(0.1), at["ci"], rtol=1e-6, atol=1e-9)
+    assert fit.prsquared == pytest.approx(at["prsquared"], rel=1e-6)
+    assert fit.tvalues == pytest.approx(fit.params / fit.bse)
+    # and close to statsmodels' own fit, only approximately: the formula weights a residual by
+    # q² or (1 − q)² on its sign, and the k interpolated residuals are ~0 in both fits with
+    # arbitrary signs (this moves a small one-hot level's bse by up to ~10%)
+    assert np.median(np.abs(fit.bse / ref.bse - 1)) < 0.02
+    assert fit.prsquared == pytest.approx(ref.prsquared, abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["ties", "mass_at_zero", "exact_fit"])
+def test_quantreg_reaches_the_lp_optimum_on_degenerate_data(kind):
+    # independent exact reference: the LP min q·1'u + (1 − q)·1'v s.t. Xb + u − v = y, u, v ≥ 0
+    # solved by HiGHS; ties and a mass of zeros (loss-making customers clipped to 0) make it
+    # degenerate, where IRLS is least reliable
+    y, X = _qr_dataset(10, 1500, 6, "t2")
+    q = {"ties": 0.5, "mass_at_zero": 0.2, "exact_fit": 0.8}[kind]
+    if kind == "ties":
+        y = np.round(y)
+    elif kind == "mass_at_zero":
+        y = np.where(np.arange(y.size) % 5 < 2, 0.0, np.abs(y))
+    else:
+        y = X @ np.arange(1.0, 7.0)
+    n, k = X.shape
+    lp = linprog(np.r_[np.zeros(k), np.full(n, q), np.full(n, 1 - q)],
+                 A_eq=scipy.sparse.hstack([scipy.sparse.csr_matrix(X), scipy.sparse.eye(n),
+                                           -scipy.sparse.eye(n)]),
+                 b_eq=y, bounds=[(None, None)] * k + [(0, None)] * (2 * n), method="highs")
+    assert lp.status == 0
+    fit = quantile_regression(y, X, q)
+    assert fit.objective == pytest.approx(lp.fun, rel=1e-8, abs=1e-9)
+    if kind == "exact_fit":
+        assert fit.params == pytest.approx(np.arange(1.0, 7.0), abs=1e-9)
+
+
+def test_quantreg_scale_and_shift_equivariant():
+    y, X = _qr_dataset(7, 800, 4, "t2")
+    fit = quantile_regression(y, X, 0.8)
+    scaled = quantile_regression(1e5 * y, X, 0.8)  # e.g. 元 instead of 10⁵ 元
+    np.testing.assert_allclose(scaled.params, 1e5 * fit.params, rtol=1e-6, atol=1e-1)
+    np.testing.assert_allclose(scaled.bse, 1e5 * fit.bse, rtol=1e-6)
+    np.testing.assert_allclose(scaled.pvalues, fit.pvalues, rtol=1e-6, atol=1e-15)
+    shifted = quantile_regression(y + 3.0 * X[:, 1], X, 0.8)
+    np.testing.assert_allclose(shifted.params, fit.params + [0.0, 3.0, 0.0, 0.0],
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_quantreg_errors():
+    y, X = _qr_dataset(8, 300, 3, "t2")
+    with pytest.raises(QuantRegConvergenceError, match="no convergence in 2 interior-point"):
+        quantile_regression(y, X, 0.5, max_iter=2)
+    with pytest.raises(InputError, match="full column rank"):
+        quantile_regression(y, np.column_stack([X, 2 * X[:, 1]]), 0.5)
+    with pytest.raises(InputError, match="not in"):
+        quantile_regression(y, X, 1.0)
+    with pytest.raises(InputError, match="shape"):
+        quantile_regression(y[:-1], X, 0.5)
+    with pytest.raises(InputError, match="missing or infinite"):
+        quantile_regression(np.where(np.arange(300) == 5, np.nan, y), X, 0.5)

@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from scipy import stats
 
 from analysis.errors import InputError
+from analysis.quantreg import check_loss, quantile_regression
 from analysis.value import (
     DEFAULT_TIER_SCHEME,
     DEFAULT_TIER_SCHEME_DATA,
@@ -136,6 +138,35 @@ def test_potential_value_recovers_known_coefficients():
     assert np.allclose(out["headroom"], out["potential_value"] - out["current_value"])
     # about 20% of customers sit above their own predicted 80th percentile
     assert (out["current_value"] > out["predicted_wallet"]).mean() == pytest.approx(0.2, abs=0.02)
+
+
+def test_potential_value_matches_statsmodels_quantreg():
+    # the fit is analysis.quantreg's interior point (tested in test_stats); here the table
+    # potential_value builds is checked against statsmodels QuantReg on the same design
+    frame = simulated_wallets(seed=7, n=3000)
+    for column in ("industry_code", "customer_type"):
+        # no level count × 0.8 is an integer, so each coefficient has a unique optimum
+        assert (frame[column].value_counts() % 5 != 0).all()
+    _, model = potential_value(frame, ["years_in_business", "industry_code", "customer_type"],
+                               log_drivers=["annual_turnover"], quantile=0.8, alpha=0.1)
+    x = model._design.matrix(frame, "test")
+    y = np.log1p(frame["current_value"].clip(lower=0.0)).to_numpy()
+    ref = sm.QuantReg(y, x).fit(q=0.8, max_iter=5000, p_tol=1e-10)
+    p = model.params
+    assert list(p.index) == list(ref.params.index)
+    np.testing.assert_allclose(p["coef"], ref.params, atol=1e-4)
+    assert check_loss(y - x.to_numpy() @ p["coef"].to_numpy(), 0.8) <= check_loss(
+        ref.resid, 0.8) * (1 + 1e-7)
+    assert model.pseudo_r2 == pytest.approx(ref.prsquared, abs=1e-6)
+    # statsmodels' formulas at our coefficients (see test_stats: quantreg vs statsmodels)
+    fit = quantile_regression(y, x.to_numpy(), 0.8)
+    np.testing.assert_array_equal(p["std_err"], fit.bse)
+    np.testing.assert_array_equal(p[["ci_low", "ci_high"]], fit.conf_int(0.1))
+    np.testing.assert_array_equal(p["p_value"], fit.pvalues)
+    # close to statsmodels' own numbers (the ~0 residuals of the k interpolated customers
+    # take arbitrary signs in either fit, which moves the kernel sandwich slightly)
+    np.testing.assert_allclose(p["std_err"], ref.bse, rtol=0.05)
+    np.testing.assert_allclose(p[["ci_low", "ci_high"]], ref.conf_int(0.1), atol=0.01)
 
 
 def test_potential_value_exact_on_noiseless_data_and_predicts_new_frames():
