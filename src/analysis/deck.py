@@ -103,39 +103,41 @@ def fig_tiers(r3: dict, lang: str) -> "Figure":
     return fig
 
 
-def fig_readiness(r1: dict, lang: str) -> "Figure":
+def _barh(names, values, color, *, height: float = 3.6, xlabel: str | None = None):
+    """The deck's horizontal bar chart: slide width, bars 0.6 high, vertical grid lines only."""
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(7.2, height))
+    ax.barh(names, values, color=color, height=0.6)
+    ax.grid(axis="x", color=style.PALETTE["grey_faint"])
+    ax.grid(axis="y", visible=False)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    return fig, ax
+
+
+def fig_readiness(r1: dict, lang: str) -> "Figure":
     rd = r1.get("readiness", [])
     names = [str(r.get("label_zh" if lang == "zh" else "label_en") or r.get("stage")) for r in rd]
     scores = [float(r.get("score", 0)) for r in rd]
     go = [bool(r.get("go") or r.get("decision") == "go") for r in rd]
-    fig, ax = plt.subplots(figsize=(7.2, 3.6))
-    ax.barh(names[::-1], scores[::-1], color=[style.PALETTE["teal"] if g else style.PALETTE["gold"] for g in go[::-1]],
-            height=0.6)
+    fig, ax = _barh(names[::-1], scores[::-1], [style.PALETTE["teal"] if g else style.PALETTE["gold"] for g in go[::-1]],
+                    xlabel=t("数据就绪评分 (满分 100)", "Readiness score (of 100)", lang))
     for y, (s, g) in enumerate(zip(scores[::-1], go[::-1])):
         ax.text(s + 1, y, f"{s:.0f}  " + (t("可启动", "go", lang) if g else t("暂缓", "on hold", lang)), va="center", fontsize=9)
     ax.set_xlim(0, 125)
-    ax.grid(axis="x", color=style.PALETTE["grey_faint"])
-    ax.grid(axis="y", visible=False)
-    ax.set_xlabel(t("数据就绪评分 (满分 100)", "Readiness score (of 100)", lang))
     return fig
 
 
 def fig_events(r4: dict, lang: str, labels: dict[str, tuple[str, str]]) -> "Figure | None":
-    import matplotlib.pyplot as plt
-
     ev = sorted([e for e in r4.get("events", []) if e.get("lift") is not None], key=lambda e: e["lift"])[-8:]
     if not ev:
         return None
-    fig, ax = plt.subplots(figsize=(7.2, 3.8))
     names = [t(*labels[e["event_id"]], lang) if e["event_id"] in labels else e["event_id"] for e in ev]
-    ax.barh(names, [e["lift"] for e in ev],
-            color=[style.PALETTE["navy"] if e.get("selected") else style.PALETTE["grey_light"] for e in ev], height=0.6)
+    fig, ax = _barh(names, [e["lift"] for e in ev],
+                    [style.PALETTE["navy"] if e.get("selected") else style.PALETTE["grey_light"] for e in ev],
+                    height=3.8, xlabel=t("转化提升度 (倍, 深色 = 入选)", "Conversion lift (x; dark = selected)", lang))
     ax.axvline(1, color=style.PALETTE["grey"], lw=0.8, ls="--")
-    ax.grid(axis="x", color=style.PALETTE["grey_faint"])
-    ax.grid(axis="y", visible=False)
-    ax.set_xlabel(t("转化提升度 (倍, 深色 = 入选)", "Conversion lift (x; dark = selected)", lang))
     return fig
 
 
@@ -159,8 +161,6 @@ def fig_pilot(r5: dict, lang: str) -> "Figure | None":
 
 
 def fig_funnel(fn: dict | None, lang: str) -> "Figure | None":
-    import matplotlib.pyplot as plt
-
     if not fn:
         return None
     steps = [k for k in ("listed", "contacted", "interested", "applied", "converted") if k in fn]
@@ -168,32 +168,24 @@ def fig_funnel(fn: dict | None, lang: str) -> "Figure | None":
         return None
     names = {"listed": ("入名单", "Listed"), "contacted": ("已触达", "Contacted"), "interested": ("有意向", "Interested"),
              "applied": ("已申请", "Applied"), "converted": ("已放款", "Loan disbursed")}
-    fig, ax = plt.subplots(figsize=(7.2, 3.6))
     vals = [float(fn[k]) for k in steps]
     colors = [style.PALETTE["navy"], style.PALETTE["navy"], style.PALETTE["teal"], style.PALETTE["teal"], style.PALETTE["gold"]]
-    ax.barh([t(*names[k], lang) for k in steps][::-1], vals[::-1], color=colors[:len(steps)][::-1], height=0.6)
+    fig, ax = _barh([t(*names[k], lang) for k in steps][::-1], vals[::-1], colors[:len(steps)][::-1])
     for y, v in enumerate(vals[::-1]):
         ax.text(v, y, f"  {v:,.0f} ({style.fmt_pct(v / vals[0] if vals[0] else 0, 0)})", va="center", fontsize=9)
     ax.set_xlim(0, max(vals) * 1.3 if max(vals) else 1)
-    ax.grid(axis="x", color=style.PALETTE["grey_faint"])
-    ax.grid(axis="y", visible=False)
     return fig
 
 
 def fig_tags(r2: dict, lang: str, tag_labels: dict[str, tuple[str, str]] | None = None) -> "Figure | None":
-    import matplotlib.pyplot as plt
-
     tags = sorted(r2.get("predictive_tags", []), key=lambda x: x.get("iv", 0))[-8:]
     if not tags:
         return None
     labels = tag_labels or {}
-    fig, ax = plt.subplots(figsize=(7.2, 3.8))
     names = [t(*labels[x["tag_id"]], lang) if x["tag_id"] in labels else x["tag_id"] for x in tags]
-    ax.barh(names, [x["iv"] for x in tags], color=style.PALETTE["navy"], height=0.6)
+    fig, ax = _barh(names, [x["iv"] for x in tags], style.PALETTE["navy"], height=3.8,
+                    xlabel=t("信息值 IV (虚线 0.1 = 中等预测力)", "Information value (dashed 0.1 = medium power)", lang))
     ax.axvline(0.1, color=style.PALETTE["gold"], lw=1, ls="--")
-    ax.grid(axis="x", color=style.PALETTE["grey_faint"])
-    ax.grid(axis="y", visible=False)
-    ax.set_xlabel(t("信息值 IV (虚线 0.1 = 中等预测力)", "Information value (dashed 0.1 = medium power)", lang))
     return fig
 
 
