@@ -155,6 +155,7 @@ def luhn_ok(s: str) -> bool:
 def test_check_digits_are_valid_except_the_planted_ones(files, truth):
     c = files["customers"]
     assert c["legal_rep_id_number"].map(id_ok).all()
+    # the GB 11643 standard's public worked example (valid) and the same with a wrong check digit
     assert id_ok("11010519491231002X") and not id_ok("110105194912310021")
     assert uscc_ok("91350100M000100Y43")
     bad = ~c["uscc"].map(uscc_ok)
