@@ -651,3 +651,42 @@ def test_quantreg_errors():
         quantile_regression(y[:-1], X, 0.5)
     with pytest.raises(InputError, match="missing or infinite"):
         quantile_regression(np.where(np.arange(300) == 5, np.nan, y), X, 0.5)
+
+
+def _large_qr_dataset(seed: int, n: int = 60_000):
+    """Heavy-tailed, heteroscedastic data with a rare level (7 rows: most subsamples miss it;
+    7 × q is not an integer, so its coefficient has a unique optimum)."""
+    rng = np.random.default_rng(seed)
+    rare = np.zeros(n)
+    rare[rng.choice(n, 7, replace=False)] = 1.0
+    common = (rng.uniform(size=n) < 0.3).astype(float)
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 4)), common, rare])
+    y = X @ rng.normal(0, 1, X.shape[1]) + (1 + np.abs(X[:, 1])) * rng.standard_t(3, n)
+    return y, X
+
+
+@pytest.mark.parametrize("q", [0.2, 0.5, 0.8])
+def test_quantreg_preprocessing_reaches_the_same_optimum(q):
+    y, X = _large_qr_dataset(12)
+    full = quantile_regression(y, X, q, preprocess=False)
+    fit = quantile_regression(y, X, q)          # preprocesses by default at this size
+    assert full.rows_solved == len(y) and fit.rows_solved < len(y) / 3
+    assert fit.objective == pytest.approx(full.objective, rel=1e-9)
+    np.testing.assert_allclose(fit.params, full.params, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fit.bse, full.bse, rtol=1e-3)
+    assert quantile_regression(y, X, q).params.tolist() == fit.params.tolist()   # seeded
+
+
+@pytest.mark.parametrize("m", [60, 300, 3000])  # 60: drawn again larger; 300: rows put back
+def test_quantreg_preprocessing_repairs_a_poor_subsample(m):
+    # a small subsample predicts the sides badly: rows on the wrong side are put back, or the
+    # subsample is drawn again larger; either way the answer is the full problem's optimum
+    from analysis.quantreg import _frisch_newton, _preprocessed
+
+    y, X = _large_qr_dataset(13, n=20_000)
+    q = 0.8
+    b_full, _, _ = _frisch_newton(y, X, X.T @ X, q, 1e-8, 100)
+    b, _, gap, rows = _preprocessed(y, X, X.T @ X, q, 1e-8, 100, seed=3, m=m)
+    assert rows <= len(y)
+    assert check_loss(y - X @ b, q) == pytest.approx(check_loss(y - X @ b_full, q), rel=1e-9)
+    assert gap <= 1e-8 * (check_loss(y - X @ b, q) + np.abs(y).mean()) * 10

@@ -5,7 +5,8 @@ merge / groupby / rolling. Each function reads its inputs from the warehouse its
 part of the pandas cost, as the scan is part of DuckDB's) and returns a few facts about its output.
 
 - ``tag_table``: the `customer_month` base (same aggregations as ``tags.build_customer_month``
-  from transactions, balances, loans, credit lines, holdings and the external tables) and then
+  from transactions, balances, loans, credit lines, holdings and the external tables; the
+  transactions one month at a time, as they do not fit in memory at 100,000 customers) and then
   every catalogue tag's own SQL expression, parsed with sqlglot and evaluated vectorised on that
   frame with SQL's NULL semantics (``TagEvaluator``; the look-back window `w` is a grouped
   rolling / shift per customer). ``tag_frame`` returns the table, equal to DuckDB's `tag_table`;
@@ -59,6 +60,41 @@ def _product_column(p: str) -> str:
     return "holds_" + re.sub(r"[^a-z0-9]+", "_", p.lower()).strip("_")
 
 
+def _txn_month(con, acct: pd.DataFrame, mi: int) -> pd.DataFrame:
+    """One month's transactions aggregated per customer (the _txn columns of customer_month)."""
+    y, m = divmod(mi, 12)
+    ny, nm = divmod(mi + 1, 12)
+    txn = _df(con, "SELECT account_id, amount, direction, channel, purpose, counterparty_bank FROM transactions "
+                   f"WHERE txn_date >= DATE '{y}-{m + 1:02d}-01' AND txn_date < DATE '{ny}-{nm + 1:02d}-01'")
+    txn = txn.merge(acct[["account_id", "customer_id"]], on="account_id")
+    a, d, p, c, bank = txn["amount"], txn["direction"], txn["purpose"], txn["channel"], txn["counterparty_bank"]
+    cr, dr, other = d == "C", d == "D", bank == "他行"
+    one = pd.Series(1, index=txn.index)
+    cols = {
+        "n_txn": one, "txn_in_amount": a.where(cr), "txn_out_amount": a.where(dr),
+        "max_goods_inflow": a.where(cr & (p == "货款")), "n_goods_in": one.where(cr & (p == "货款")),
+        "n_to_private": one.where(p == "公转私"), "to_private_amount": a.where(p == "公转私"),
+        "n_cash": one.where(p == "取现"), "cash_amount": a.where(p == "取现"),
+        "n_fx_in": one.where((p == "外汇") & cr), "n_bill_in": one.where((p == "票据") & cr),
+        "n_same_name_out_100k": one.where((p == "同名划转") & dr & other & (a >= 100000)),
+        "same_name_out_amount": a.where((p == "同名划转") & dr & other),
+        "same_name_in_amount": a.where((p == "同名划转") & cr & other),
+        "n_payroll": one.where(p == "工资"), "n_tax_txn": one.where(p == "税费"),
+        "n_social_txn": one.where(p == "社保"), "n_margin_txn": one.where(p == "保证金"),
+        "n_digital_txn": one.where(c.isin(["手机银行", "网银"])), "n_counter_txn": one.where(c == "柜面"),
+        "other_bank_in_amount": a.where(cr & other), "other_bank_out_amount": a.where(dr & other),
+    }
+    tx = pd.DataFrame(cols)
+    tx["customer_id"] = txn["customer_id"]
+    del txn, a, d, p, c, bank, cr, dr, other, one, cols
+    g = tx.groupby("customer_id")
+    agg = g.sum(min_count=1).drop(columns="max_goods_inflow")
+    agg["max_goods_inflow"] = g["max_goods_inflow"].max()
+    agg = agg.reset_index()
+    agg["mi"] = mi
+    return agg
+
+
 def customer_month(con, as_of: str, months: int = 24) -> pd.DataFrame:
     """`customer_month` in pandas (same columns as tags.build_customer_month, month as a month index)."""
     from .tags import EXT_COLS
@@ -99,36 +135,10 @@ def customer_month(con, as_of: str, months: int = 24) -> pd.DataFrame:
     bal_agg = bal_cols.groupby(["customer_id", "mi"]).sum(min_count=1).reset_index()
     del bal, bal_cols
 
-    # transactions: the largest table; the straightforward way is one frame and boolean masks
-    txn = _df(con, "SELECT account_id, txn_date, amount, direction, channel, purpose, counterparty_bank "
-                   "FROM transactions")
-    txn = txn.merge(acct[["account_id", "customer_id"]], on="account_id")
-    txn["mi"] = _mi(txn["txn_date"])
-    a, d, p, c, bank = txn["amount"], txn["direction"], txn["purpose"], txn["channel"], txn["counterparty_bank"]
-    cr, dr, other = d == "C", d == "D", bank == "他行"
-    one = pd.Series(1, index=txn.index)
-    cols = {
-        "n_txn": one, "txn_in_amount": a.where(cr), "txn_out_amount": a.where(dr),
-        "max_goods_inflow": a.where(cr & (p == "货款")), "n_goods_in": one.where(cr & (p == "货款")),
-        "n_to_private": one.where(p == "公转私"), "to_private_amount": a.where(p == "公转私"),
-        "n_cash": one.where(p == "取现"), "cash_amount": a.where(p == "取现"),
-        "n_fx_in": one.where((p == "外汇") & cr), "n_bill_in": one.where((p == "票据") & cr),
-        "n_same_name_out_100k": one.where((p == "同名划转") & dr & other & (a >= 100000)),
-        "same_name_out_amount": a.where((p == "同名划转") & dr & other),
-        "same_name_in_amount": a.where((p == "同名划转") & cr & other),
-        "n_payroll": one.where(p == "工资"), "n_tax_txn": one.where(p == "税费"),
-        "n_social_txn": one.where(p == "社保"), "n_margin_txn": one.where(p == "保证金"),
-        "n_digital_txn": one.where(c.isin(["手机银行", "网银"])), "n_counter_txn": one.where(c == "柜面"),
-        "other_bank_in_amount": a.where(cr & other), "other_bank_out_amount": a.where(dr & other),
-    }
-    tx = pd.DataFrame(cols)
-    tx["customer_id"], tx["mi"] = txn["customer_id"], txn["mi"]
-    del txn, a, d, p, c, bank, cr, dr, other, one, cols
-    g = tx.groupby(["customer_id", "mi"])
-    txn_agg = g.sum(min_count=1).drop(columns="max_goods_inflow")
-    txn_agg["max_goods_inflow"] = g["max_goods_inflow"].max()
-    txn_agg = txn_agg.reset_index()
-    del tx, g
+    # transactions: the largest table (190 million rows at 100,000 customers, more than a 24 GiB
+    # machine holds as pandas frames), so one month at a time, the way an analyst reads a table of
+    # that size; each month's sums, counts and maxima per customer are final, months do not overlap
+    txn_agg = pd.concat([_txn_month(con, acct, mi) for mi in range(first, last + 1)], ignore_index=True)
 
     # loans, credit lines and holdings: each customer's contracts against each of its grid months
     loans = _df(con, "SELECT * FROM loans")
