@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -31,6 +32,40 @@ import duckdb
 import pandas as pd
 import sqlglot
 from sqlglot import exp
+
+
+def query_frame(con, sql: str) -> pd.DataFrame:
+    """Run `sql` on a DuckDB connection (or a SparkConnection) and return the rows as a DataFrame.
+
+    DuckDB's result goes through Arrow: ``.df()`` first builds a Python string object for every
+    string value, 1.5 s against 0.6–0.9 s for a million customers' ids and codes. Column types
+    are those ``.df()`` gives: DECIMAL (e.g. a literal 0.45) as float64, DATE as datetime64, an
+    integer or boolean column with NULLs as pandas' nullable Int / boolean.
+    """
+    result = con.execute(sql)
+    to_arrow = getattr(result, "to_arrow_table", None)
+    if to_arrow is None:                       # SparkResult
+        return result.df()
+    with warnings.catch_warnings():
+        # DuckDB 2 suggests con.sql(query) to save one copy of the rows; that copy costs less
+        # than the string objects, and con.execute keeps the statement timed by the bench
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
+        table = to_arrow()
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type)
+              else pa.field(f.name, pa.timestamp("us")) if pa.types.is_date(f.type) else f
+              for f in table.schema]
+    table = table.cast(pa.schema(fields))
+    frame = table.to_pandas()
+    # .df() gives an integer or boolean column with NULLs pandas' nullable dtype (Arrow: float / object)
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+                pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    for i, f in enumerate(table.schema):
+        if f.type in nullable and table.column(i).null_count:
+            frame.isetitem(i, table.column(i).to_pandas(types_mapper=nullable.get))
+    return frame
 
 
 @runtime_checkable

@@ -165,7 +165,10 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
         iterations += it
         # band: the scale of x_i'b's sampling error, ‖L⁻¹ x_i‖ with L L' = X_s'X_s
         chol = scipy.linalg.cholesky(xtx_s, lower=True)
-        band = np.sqrt(np.sum(scipy.linalg.solve_triangular(chol, X.T, lower=True) ** 2, axis=0))
+        # (as X L⁻ᵀ, one BLAS product: a triangular solve against X' took 0.4 s at 10⁶ rows)
+        l_inv = scipy.linalg.solve_triangular(chol, np.eye(k), lower=True)
+        scaled_x = X @ l_inv.T
+        band = np.sqrt(np.einsum("ij,ij->i", scaled_x, scaled_x))
         r = y - X @ b
         keep = m_factor * m
         lo, hi = np.quantile(r / np.maximum(band, 1e-6),
@@ -176,8 +179,9 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
             xr, yr = [X[middle]], [y[middle]]
             for side in (below, above):
                 if side.any():
-                    xr.append(X[side].sum(axis=0, keepdims=True))
-                    yr.append(np.array([y[side].sum()]))
+                    weight = side.astype(float)     # sums as BLAS products, not row gathers
+                    xr.append((weight @ X)[None, :])
+                    yr.append(np.array([weight @ y]))
             xr, yr = np.concatenate(xr), np.concatenate(yr)
             b, it, gap = _frisch_newton(yr, xr, xr.T @ xr, q, tol, max_iter)
             iterations += it

@@ -6,6 +6,7 @@ import duckdb
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from .engines import query_frame
 from .tags import product_column
 
 
@@ -36,7 +37,7 @@ def value_inputs(con: duckdb.DuckDBPyConnection, end_month: str, window_months: 
     fee_terms = " + ".join(f"max(cm.{product_column(p)}) * {float(f)}"
                            for p, f in assumptions.annual_fee_by_product.items()
                            if product_column(p) in cols) or "0"
-    return con.execute(f"""
+    return query_frame(con, f"""
 SELECT cm.customer_id,
   any_value(cm.customer_type) AS customer_type,
   coalesce(any_value(cm.industry_code), '未知') AS industry_code,
@@ -62,7 +63,7 @@ SELECT cm.customer_id,
 FROM customer_month cm
 WHERE cm.month BETWEEN DATE '{start}-01' AND DATE '{end_month}-01'
 GROUP BY cm.customer_id
-ORDER BY cm.customer_id""").df()
+ORDER BY cm.customer_id""")
 
 
 def loan_offers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
