@@ -492,7 +492,9 @@ def assess_targets(results: dict) -> dict:
                 top = (rec.get("result") or {}).get("slowest_sql") or []
                 where = f"; its slowest statement {top[0]['seconds']:.0f} s: {top[0]['sql'][:70]}…" if top else ""
                 parts.append(f"{name} {rec['wall_seconds']:.0f} s{where}")
-            why.append(f"{t:.0f} s ≥ {TARGET_TOTAL_S} s — largest stages: " + " | ".join(parts))
+            why.append(f"{t:.0f} s ≥ {TARGET_TOTAL_S} s — largest stages: " + " | ".join(parts)
+                       + " (operator-level causes and what would meet it: bench/README.md, "
+                       "'Where the time goes at 1,000,000 customers')")
         if m >= TARGET_PEAK_MB:
             why.append(f"peak {m:.0f} MB ≥ {TARGET_PEAK_MB} MB")
         out["pipeline_1m_under_10_min_and_8_gib"] = {"met": not why, "seconds": t, "peak_memory_mb": m,
