@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -51,8 +52,6 @@ def query_frame(con, sql: str) -> pd.DataFrame:
         # than the string objects, and con.execute keeps the statement timed by the bench
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
         table = to_arrow()
-    import pyarrow as pa
-
     fields = [pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type)
               else pa.field(f.name, pa.timestamp("us")) if pa.types.is_date(f.type) else f
               for f in table.schema]
