@@ -29,3 +29,12 @@ def test_query_frame_on_an_empty_result():
     got = query_frame(con, sql)
     assert list(got.columns) == ["a", "b", "c"] and len(got) == 0
     assert got["c"].dtype == "float64"
+
+
+def test_query_frame_converts_decimals_exactly_as_duckdb():
+    # Arrow's decimal → double cast gives 0.6000000000000001; DuckDB's .df() gives 0.6
+    con = duckdb.connect()
+    sql = "SELECT * FROM (VALUES (0.6, 0.3::DECIMAL(18, 2)), (0.35, NULL), (0.7, 123456.78)) t(a, b)"
+    got = query_frame(con, sql)
+    pd.testing.assert_frame_equal(got, con.execute(sql).df(), check_exact=True)
+    assert got["a"].tolist() == [0.6, 0.35, 0.7]

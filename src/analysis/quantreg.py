@@ -101,7 +101,7 @@ def quantile_regression(y, X, q: float, *, tol: float = 1e-8, max_iter: int = 10
     that takes more than ``max_iter`` iterations. See the module docstring for the reference.
 
     ``preprocess`` (default: from PREPROCESS_FROM rows) solves the same LP on fewer rows first
-    (``_preprocessed``); the answer is the same optimum, checked on every row. ``seed`` fixes
+    (``_preprocessed``); the answer is an optimum of the full problem, checked on every row. ``seed`` fixes
     its random subsample, so a fit is reproducible.
     """
     y = np.asarray(y, dtype=float).ravel()
@@ -144,11 +144,16 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
     its side; the reduced LP is solved and every row's residual sign checked. A few rows on the
     wrong side are put back and the reduced LP solved again (at most max_fixups times); many
     (over a tenth of the band), or still some after max_fixups, mean the subsample was
-    unlucky, and it is drawn again with m doubled (at m ≥ n: the plain solve).
+    unlucky, and it is drawn again with m doubled (at m ≥ n: the plain solve). A reduced solve
+    that does not converge (the summed rows can make it badly scaled) also ends in the plain
+    solve, so preprocessing never fails where the plain solve succeeds.
 
     Why the answer is exact: the check loss is sublinear, so the reduced objective is at most
     the full one for every b, and equal at b when the signs hold. The reduced optimum b is
-    then optimal for the full problem, with the same duality-gap bound.
+    then optimal for the full problem, with the same duality-gap bound (the reduced solve stops
+    on the full problem's tolerance). Where the optimum is not unique (a small category whose
+    size × q is an integer), the objective is the same and the coefficients may be another
+    point of the optimal set than the plain solve's.
     """
     n, k = X.shape
     rng = np.random.default_rng(seed)
@@ -161,7 +166,11 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
         if np.linalg.matrix_rank(xtx_s, hermitian=True) < k:   # e.g. a rare category not drawn
             m *= 2
             continue
-        b, it, _ = _frisch_newton(y[sample], xs, xtx_s, q, tol, max_iter)
+        try:
+            b, it, _ = _frisch_newton(y[sample], xs, xtx_s, q, tol, max_iter)
+        except QuantRegConvergenceError:
+            m *= 2
+            continue
         iterations += it
         # band: the scale of x_i'b's sampling error, ‖L⁻¹ x_i‖ with L L' = X_s'X_s
         chol = scipy.linalg.cholesky(xtx_s, lower=True)
@@ -174,6 +183,7 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
         lo, hi = np.quantile(r / np.maximum(band, 1e-6),
                              [max(1 / n, q - keep / (2 * n)), min(q + keep / (2 * n), (n - 1) / n)])
         below, above = r < band * lo, r > band * hi
+        floor = float(np.mean(np.abs(y)))
         for _ in range(max_fixups):
             middle = ~(below | above)
             xr, yr = [X[middle]], [y[middle]]
@@ -183,7 +193,13 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
                     xr.append((weight @ X)[None, :])
                     yr.append(np.array([weight @ y]))
             xr, yr = np.concatenate(xr), np.concatenate(yr)
-            b, it, gap = _frisch_newton(yr, xr, xr.T @ xr, q, tol, max_iter)
+            try:
+                b, it, gap = _frisch_newton(yr, xr, xr.T @ xr, q, tol, max_iter, floor)
+            except QuantRegConvergenceError:
+                # the summed rows make the reduced problem badly scaled (|x| ~ n); rare, and
+                # the plain solve below does not have them
+                m = n
+                break
             iterations += it
             r = y - X @ b
             wrong_below, wrong_above = below & (r > 0), above & (r < 0)
@@ -200,8 +216,11 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
 
 
 def _frisch_newton(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: float,
-                   max_iter: int) -> tuple[np.ndarray, int, float]:
+                   max_iter: int, floor: float | None = None) -> tuple[np.ndarray, int, float]:
     """Primal-dual interior point on the dual LP; returns (b, iterations, gap bound).
+
+    Stops when the gap is at most tol × (objective + floor), floor = mean |y| unless given
+    (a reduced problem passes its full problem's, as its summed rows inflate its own).
 
     The LP solved is   max y'a  subject to  X'a = (1 − q) X'1,  0 ≤ a ≤ 1,
     whose Lagrange multipliers on the equality are the regression coefficients b: its dual is
@@ -224,7 +243,7 @@ def _frisch_newton(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol:
     shift = max(np.mean(np.abs(e)), np.finfo(float).tiny)
     z = np.maximum(-e, 0.0) + shift
     w = np.maximum(e, 0.0) + shift
-    floor = np.mean(np.abs(y))
+    floor = np.mean(np.abs(y)) if floor is None else floor
     scaled = np.empty_like(X)
     gap = float(a @ z + s @ w)
     iteration = 0

@@ -36,10 +36,10 @@ OPTIONAL_TABLES = ("tax_monthly", "invoices_monthly", "registry_changes", "marke
 # (a bare NULL has no type on Spark).
 EXT_COLS = {
     "tax_monthly": {"tax_paid": "DOUBLE", "tax_grade": "VARCHAR"},
-    "invoices_monthly": {"invoice_amount": "DOUBLE", "invoice_count": "INTEGER"},
-    "registry_changes": {"n_abnormal_listing": "INTEGER", "n_penalty": "INTEGER", "n_lawsuit": "INTEGER",
-                         "n_control_change": "INTEGER", "n_expansion": "INTEGER"},
-    "marketing_contacts": {"n_contacts": "INTEGER", "n_contacts_won": "INTEGER"},
+    "invoices_monthly": {"invoice_amount": "DOUBLE", "invoice_count": "BIGINT"},
+    "registry_changes": {"n_abnormal_listing": "BIGINT", "n_penalty": "BIGINT", "n_lawsuit": "BIGINT",
+                         "n_control_change": "BIGINT", "n_expansion": "BIGINT"},
+    "marketing_contacts": {"n_contacts": "BIGINT", "n_contacts_won": "BIGINT"},
 }
 
 
@@ -206,20 +206,14 @@ GROUP BY 1, 2""",
     zero_fill += [c for t, cols in ext_cols.items() if opt[t] for c in cols
                   if c not in ("tax_grade",)]
     hold_cols = [product_column(p) for p in products]
-    # counts as INTEGER: count(*) is BIGINT, and a window sum of BIGINT is a 128-bit HUGEINT in
-    # DuckDB, twice as wide to carry through the tag windows and to store
-    counts = {c for c in zero_fill if c.startswith("n_")} | {
-        "demand_txn_count", "active_loans", "loans_maturing_60d", "new_loans", "early_settlements",
-        "loans_ever", "invoice_count"}
-    select_filled = ",\n".join(f"  CAST(coalesce({c}, 0) AS INTEGER) AS {c}" if c in counts
-                                else f"  coalesce({c}, 0) AS {c}" for c in zero_fill + hold_cols)
+    select_filled = ",\n".join(f"  coalesce({c}, 0) AS {c}" for c in zero_fill + hold_cols)
     statements.append(f"""
 CREATE OR REPLACE TABLE customer_month AS
 SELECT g.customer_id, g.month, g.month_end,
   c.customer_type, c.industry_code, c.branch_id, c.grid_id, c.rm_id, c.credit_rating,
   c.established_date, c.relationship_start_date, c.employees, c.annual_turnover, c.registered_capital,
-  CAST(datediff('month', c.established_date, g.month_end) AS INTEGER) AS months_established,
-  CAST(datediff('month', c.relationship_start_date, g.month_end) AS INTEGER) AS months_with_bank,
+  datediff('month', c.established_date, g.month_end) AS months_established,
+  datediff('month', c.relationship_start_date, g.month_end) AS months_with_bank,
   max_goods_inflow, max_loan_rate,
   CASE WHEN g.month = {as_of_month} THEN r.overdue_days_now END AS overdue_days_now,
   CASE WHEN g.month = {as_of_month} THEN r.worst_five_class_now END AS worst_five_class_now,
