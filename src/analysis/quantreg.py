@@ -159,6 +159,7 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
     rng = np.random.default_rng(seed)
     m = m or round(((k + 1) * n) ** (2 / 3))
     iterations = 0
+    floor = float(np.mean(np.abs(y)))   # the full problem's tolerance floor, for every reduced solve
     while m < n:
         sample = np.sort(rng.choice(n, size=m, replace=False))
         xs = X[sample]
@@ -183,7 +184,6 @@ def _preprocessed(y: np.ndarray, X: np.ndarray, xtx: np.ndarray, q: float, tol: 
         lo, hi = np.quantile(r / np.maximum(band, 1e-6),
                              [max(1 / n, q - keep / (2 * n)), min(q + keep / (2 * n), (n - 1) / n)])
         below, above = r < band * lo, r > band * hi
-        floor = float(np.mean(np.abs(y)))
         for _ in range(max_fixups):
             middle = ~(below | above)
             xr, yr = [X[middle]], [y[middle]]
